@@ -1,0 +1,121 @@
+# streamdash: `make help` lists the targets.
+
+IMG ?= ghcr.io/streamdash/streamdash:dev
+K8S_VERSION ?= 1.37.2
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+KUSTOMIZE_VERSION ?= v5.8.1
+
+LOCALBIN ?= $(CURDIR)/bin
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+ENVTEST_DIR ?= $(LOCALBIN)/k8s/$(K8S_VERSION)
+KUBECTL ?= $(ENVTEST_DIR)/kubectl
+
+# Tests that need more than the Go toolchain (envtest, the Kinesis emulator,
+# Chromium) find their tools through these.
+export KUBEBUILDER_ASSETS ?= $(ENVTEST_DIR)
+GOTEST_TIMEOUT ?= 25m
+
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the API types and the controllers' markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: verify-generated
+verify-generated: manifests generate ## Fail when generated files are not current.
+	@git diff --exit-code -- api config/crd config/rbac || { echo "generated files are stale: run make manifests generate and commit"; exit 1; }
+
+.PHONY: fmt
+fmt: ## go fmt.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## go vet.
+	go vet ./...
+
+.PHONY: test
+test: $(CONTROLLER_GEN) envtest kinesis-local chromium ## Run every test: unit, envtest, emulator, analytics, browser and end-to-end.
+	go vet ./...
+	CONTROLLER_GEN=$(CONTROLLER_GEN) go test -timeout $(GOTEST_TIMEOUT) ./...
+
+##@ Build
+
+.PHONY: build
+build: ## Build manager, producer, analytics and dashboard into bin/.
+	go build -o $(LOCALBIN)/ ./cmd/...
+
+.PHONY: run
+run: manifests generate ## Run the manager against the cluster in ~/.kube/config (or $$KUBECONFIG).
+	go run ./cmd/manager
+
+.PHONY: demo
+demo: build envtest kinesis-local ## Run the whole system locally: control plane, Kinesis, analytics, manager, dashboards.
+	go run ./hack/demo
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a container engine).
+	docker build -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: manifests $(KUSTOMIZE) ## Install the CRDs into the cluster.
+	$(KUSTOMIZE) build config/crd | kubectl apply --server-side -f -
+
+.PHONY: uninstall
+uninstall: manifests $(KUSTOMIZE) ## Remove the CRDs from the cluster.
+	$(KUSTOMIZE) build config/crd | kubectl delete --ignore-not-found -f -
+
+.PHONY: deploy
+deploy: manifests $(KUSTOMIZE) ## Deploy the operator and the analytics server with image $(IMG).
+	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build config/default | kubectl apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: $(KUSTOMIZE) ## Remove what deploy installed.
+	$(KUSTOMIZE) build config/default | kubectl delete --ignore-not-found -f -
+
+.PHONY: build-installer
+build-installer: manifests generate $(KUSTOMIZE) ## Write dist/install.yaml (CRDs, RBAC, manager, analytics).
+	mkdir -p dist
+	$(KUSTOMIZE) build config/default > dist/install.yaml
+
+##@ Tools
+
+.PHONY: envtest
+envtest: ## Build etcd + kube-apiserver + kubectl for envtest into bin/k8s/$(K8S_VERSION).
+	@K8S_VERSION=$(K8S_VERSION) hack/envtest.sh
+
+.PHONY: kinesis-local
+kinesis-local: ## Install the Kinesis emulator (npm kinesis-local) into bin/.
+	@hack/kinesis-local.sh install >/dev/null
+
+.PHONY: chromium
+chromium: ## Install Debian's Chromium for the browser tests (when root and missing).
+	@hack/chromium.sh
+
+$(CONTROLLER_GEN):
+	GOBIN=$(LOCALBIN)/.tmp go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+	mv $(LOCALBIN)/.tmp/controller-gen $@
+
+$(KUSTOMIZE):
+	GOBIN=$(LOCALBIN)/.tmp go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	mv $(LOCALBIN)/.tmp/kustomize $@
