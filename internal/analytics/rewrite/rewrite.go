@@ -1,0 +1,425 @@
+package rewrite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Table is what a collection name resolves to.
+type Table struct {
+	Name string // the DuckDB table
+	Path string // "workspace.collection", as reported to the client
+}
+
+// Resolver maps a collection reference to its table. workspace is "" when the
+// query names a bare collection.
+type Resolver func(workspace, collection string) (Table, error)
+
+// Param is a Rockset typed query parameter.
+type Param struct {
+	Name  string
+	Type  string
+	Value string
+}
+
+// Query is a rewritten query ready to prepare.
+type Query struct {
+	SQL         string
+	Params      []string // parameter names the query uses
+	Collections []string // workspace.collection paths it reads
+}
+
+// Rewriter parses with DuckDB and caches rewrites by query text. The cache is
+// dropped whenever the set of collections changes (Invalidate).
+type Rewriter struct {
+	db *sql.DB
+
+	mu    sync.Mutex
+	cache map[string]*Query
+}
+
+// New returns a Rewriter that parses with db (any DuckDB connection pool).
+func New(db *sql.DB) *Rewriter {
+	return &Rewriter{db: db, cache: map[string]*Query{}}
+}
+
+// Invalidate forgets cached rewrites (collections were created or deleted).
+func (r *Rewriter) Invalidate() {
+	r.mu.Lock()
+	r.cache = map[string]*Query{}
+	r.mu.Unlock()
+}
+
+const maxCache = 1024
+
+// Rewrite checks and rewrites q. supplied names the parameters the caller
+// gives (they decide the rare `:name` ambiguity inside brackets).
+func (r *Rewriter) Rewrite(ctx context.Context, q string, supplied []string, resolve Resolver) (*Query, error) {
+	key := q + "\x00" + strings.Join(supplied, ",")
+	r.mu.Lock()
+	if c, ok := r.cache[key]; ok {
+		r.mu.Unlock()
+		return c, nil
+	}
+	r.mu.Unlock()
+	out, err := r.rewrite(ctx, q, supplied, resolve, false)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if len(r.cache) >= maxCache {
+		r.cache = map[string]*Query{}
+	}
+	r.cache[key] = out
+	r.mu.Unlock()
+	return out, nil
+}
+
+// Transformation checks an ingest transformation (`SELECT ... FROM _input`)
+// and rewrites it to run over the temp table _input.
+func (r *Rewriter) Transformation(ctx context.Context, q string) (string, error) {
+	resolve := func(ws, coll string) (Table, error) {
+		if ws == "" && coll == "_input" {
+			return Table{Name: "_input"}, nil
+		}
+		return Table{}, errorf("an ingest transformation can only read _input, not %s", coll)
+	}
+	out, err := r.rewrite(ctx, q, nil, resolve, true)
+	if err != nil {
+		return "", err
+	}
+	if len(out.Params) > 0 {
+		return "", errorf("an ingest transformation cannot use parameters")
+	}
+	return out.SQL, nil
+}
+
+var allowedFirst = map[string]bool{"SELECT": true, "WITH": true, "FROM": true, "VALUES": true}
+
+func (r *Rewriter) rewrite(ctx context.Context, q string, supplied []string, resolve Resolver, transform bool) (*Query, error) {
+	sup := map[string]bool{}
+	for _, s := range supplied {
+		sup[s] = true
+	}
+	text, first, err := scan(q, sup)
+	if err != nil {
+		return nil, err
+	}
+	if first == "" {
+		return nil, errorf("empty query")
+	}
+	if !allowedFirst[first] {
+		return nil, errorf("only SELECT and WITH queries are allowed, not %s", first)
+	}
+	var tree string
+	if err := r.db.QueryRowContext(ctx, `SELECT json_serialize_sql($1::VARCHAR)::VARCHAR`, text).Scan(&tree); err != nil {
+		return nil, errorf("parse: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(tree))
+	dec.UseNumber() // query_location is a uint64 that float64 would round
+	var root map[string]any
+	if err := dec.Decode(&root); err != nil {
+		return nil, fmt.Errorf("parse tree: %w", err)
+	}
+	if e, _ := root["error"].(bool); e {
+		msg, _ := root["error_message"].(string)
+		if strings.Contains(msg, "Only SELECT") {
+			return nil, errorf("only SELECT and WITH queries are allowed")
+		}
+		return nil, errorf("%s", msg)
+	}
+	stmts, _ := root["statements"].([]any)
+	if len(stmts) != 1 {
+		return nil, errorf("exactly one SELECT statement is allowed")
+	}
+	w := &walker{resolve: resolve, ctes: map[string]bool{}, params: map[string]bool{}, colls: map[string]bool{}}
+	collectCTEs(stmts[0], w.ctes)
+	if err := w.walk(stmts[0]); err != nil {
+		return nil, err
+	}
+	if !transform {
+		if stmt, ok := stmts[0].(map[string]any); ok {
+			nameAggregates(stmt["node"])
+		}
+	}
+	b, err := json.Marshal(root)
+	if err != nil {
+		return nil, err
+	}
+	var out string
+	if err := r.db.QueryRowContext(ctx, `SELECT json_deserialize_sql($1::JSON)`, string(b)).Scan(&out); err != nil {
+		return nil, errorf("rewrite: %v", err)
+	}
+	res := &Query{SQL: out}
+	for p := range w.params {
+		res.Params = append(res.Params, p)
+	}
+	for c := range w.colls {
+		res.Collections = append(res.Collections, c)
+	}
+	sort.Strings(res.Params)
+	sort.Strings(res.Collections)
+	return res, nil
+}
+
+func collectCTEs(n any, into map[string]bool) {
+	switch v := n.(type) {
+	case map[string]any:
+		if cm, ok := v["cte_map"].(map[string]any); ok {
+			if entries, ok := cm["map"].([]any); ok {
+				for _, e := range entries {
+					if em, ok := e.(map[string]any); ok {
+						if k, ok := em["key"].(string); ok {
+							into[strings.ToLower(k)] = true
+						}
+					}
+				}
+			}
+		}
+		for _, c := range v {
+			collectCTEs(c, into)
+		}
+	case []any:
+		for _, c := range v {
+			collectCTEs(c, into)
+		}
+	}
+}
+
+type walker struct {
+	resolve Resolver
+	ctes    map[string]bool
+	params  map[string]bool
+	colls   map[string]bool
+}
+
+// Table functions a query may call; everything else (read_csv, glob,
+// query_table, json_execute_serialized_sql, ...) is refused.
+var allowedTableFunctions = map[string]bool{"unnest": true, "range": true, "generate_series": true}
+
+// Scalar functions and prefixes that reach outside the query's own data.
+var deniedFunctionPrefixes = []string{
+	"read_", "glob", "parquet_", "sniff_", "duckdb_", "pragma_", "sqlite_", "postgres_", "mysql_",
+	"iceberg_", "delta_", "http", "s3", "azure", "gcs", "write_", "getenv", "current_setting",
+	"json_execute", "json_serialize", "json_deserialize", "checkpoint", "force_checkpoint",
+	"enable_", "disable_", "load", "install", "query", "txt_", "ducklake", "which_secret",
+	"current_database", "current_schema", "current_catalog", "error", "make_secret", "shell",
+}
+
+func denied(name string) bool {
+	name = strings.ToLower(name)
+	for _, p := range deniedFunctionPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *walker) walk(n any) error {
+	switch v := n.(type) {
+	case map[string]any:
+		if err := w.node(v); err != nil {
+			return err
+		}
+		for _, c := range v {
+			if err := w.walk(c); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, c := range v {
+			if err := w.walk(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *walker) node(v map[string]any) error {
+	typ, _ := v["type"].(string)
+	switch typ {
+	case "BASE_TABLE":
+		return w.baseTable(v)
+	case "TABLE_FUNCTION":
+		fn, _ := v["function"].(map[string]any)
+		name, _ := fn["function_name"].(string)
+		if !allowedTableFunctions[strings.ToLower(name)] {
+			return errorf("table function %s is not allowed", name)
+		}
+		if strings.EqualFold(name, "unnest") {
+			alias, _ := v["alias"].(string)
+			cols, _ := v["column_name_alias"].([]any)
+			if alias != "" && len(cols) == 0 {
+				// Rockset's `UNNEST(x) AS h` names the element h; in DuckDB
+				// that is a column alias: `UNNEST(x) AS _u_h(h)`.
+				v["column_name_alias"] = []any{alias}
+				v["alias"] = "_u_" + alias
+			}
+		}
+	case "FUNCTION":
+		name, _ := v["function_name"].(string)
+		if denied(name) {
+			return errorf("function %s is not allowed", name)
+		}
+	case "VALUE_PARAMETER":
+		id, _ := v["identifier"].(string)
+		if _, err := strconv.Atoi(id); err == nil || id == "" {
+			return errorf("positional parameters are not supported; use :name")
+		}
+		w.params[id] = true
+	}
+	if cls, _ := v["class"].(string); cls == "PARAMETER" {
+		if id, _ := v["identifier"].(string); id != "" {
+			w.params[id] = true
+		}
+	}
+	return nil
+}
+
+func (w *walker) baseTable(v map[string]any) error {
+	catalog, _ := v["catalog_name"].(string)
+	schema, _ := v["schema_name"].(string)
+	table, _ := v["table_name"].(string)
+	if catalog != "" {
+		return errorf("collection %s.%s.%s: names have at most two parts, workspace.collection", catalog, schema, table)
+	}
+	if schema == "" && w.ctes[strings.ToLower(table)] {
+		return nil
+	}
+	t, err := w.resolve(schema, table)
+	if err != nil {
+		return err
+	}
+	if alias, _ := v["alias"].(string); alias == "" {
+		// Keep `coll.field` references working after the rename.
+		v["alias"] = table
+	}
+	v["schema_name"] = ""
+	v["table_name"] = t.Name
+	if t.Path != "" {
+		w.colls[t.Path] = true
+	}
+	return nil
+}
+
+// nameAggregates gives unaliased function results in the outermost select
+// list Rockset's names: count(*) -> ?count, max(x) -> ?max.
+func nameAggregates(node any) {
+	n, ok := node.(map[string]any)
+	if !ok {
+		return
+	}
+	if t, _ := n["type"].(string); t == "SET_OPERATION_NODE" {
+		nameAggregates(n["left"])
+		return
+	}
+	list, _ := n["select_list"].([]any)
+	used := map[string]bool{}
+	for _, e := range list {
+		if em, ok := e.(map[string]any); ok {
+			if a, _ := em["alias"].(string); a != "" {
+				used[a] = true
+			}
+		}
+	}
+	for _, e := range list {
+		em, ok := e.(map[string]any)
+		if !ok {
+			continue
+		}
+		if a, _ := em["alias"].(string); a != "" {
+			continue
+		}
+		if cls, _ := em["class"].(string); cls != "FUNCTION" {
+			continue
+		}
+		if op, _ := em["is_operator"].(bool); op {
+			continue
+		}
+		name, _ := em["function_name"].(string)
+		if name == "count_star" {
+			name = "count"
+		}
+		alias := "?" + strings.ToLower(name)
+		for i := 0; used[alias]; i++ {
+			alias = fmt.Sprintf("?%s%d", strings.ToLower(name), i)
+		}
+		used[alias] = true
+		em["alias"] = alias
+	}
+}
+
+// Bind converts Rockset typed parameters to named arguments for the
+// parameters the query uses. A value is only ever a value: it is bound, never
+// spliced into the text.
+func Bind(q *Query, params []Param) ([]any, error) {
+	byName := map[string]Param{}
+	for _, p := range params {
+		byName[p.Name] = p
+	}
+	args := make([]any, 0, len(q.Params))
+	for _, name := range q.Params {
+		p, ok := byName[name]
+		if !ok {
+			return nil, errorf("query parameter :%s is not supplied", name)
+		}
+		v, err := convert(p)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, sql.Named(name, v))
+	}
+	return args, nil
+}
+
+func convert(p Param) (any, error) {
+	s := strings.TrimSpace(p.Value)
+	bad := func(err error) error {
+		return errorf("query parameter :%s: %q is not a valid %s: %v", p.Name, p.Value, p.Type, err)
+	}
+	switch strings.ToLower(p.Type) {
+	case "string", "":
+		return p.Value, nil
+	case "int", "integer", "bigint":
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, bad(err)
+		}
+		return v, nil
+	case "float", "double":
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, bad(err)
+		}
+		return v, nil
+	case "bool", "boolean":
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			return nil, bad(err)
+		}
+		return v, nil
+	case "timestamp", "datetime":
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
+			if t, err := time.Parse(layout, s); err == nil {
+				return t.UTC(), nil
+			}
+		}
+		return nil, bad(fmt.Errorf("want RFC 3339"))
+	case "date":
+		t, err := time.Parse("2006-01-02", s)
+		if err != nil {
+			return nil, bad(err)
+		}
+		return t, nil
+	}
+	return nil, errorf("query parameter :%s has unknown type %q", p.Name, p.Type)
+}

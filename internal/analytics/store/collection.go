@@ -1,0 +1,528 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+// EventTime says where a document's _event_time comes from.
+type EventTime struct {
+	Field  string // dotted path in the document; "" means arrival time (or the document's own _event_time)
+	Format string // milliseconds_since_epoch, seconds_since_epoch, or "" for an ISO 8601 string
+}
+
+// Record is one raw input document.
+type Record struct {
+	Data []byte
+	// RID identifies the record at its source (shard and sequence number); it
+	// is the _id of a document that has none, so redelivery cannot duplicate.
+	RID     string
+	Arrival time.Time
+}
+
+// Checkpoint is a shard position committed together with a batch.
+type Checkpoint struct {
+	Shard  string
+	Seq    string
+	Closed bool
+}
+
+// Batch is what one ingest step writes atomically.
+type Batch struct {
+	Records     []Record
+	Checkpoints []Checkpoint
+}
+
+// WriteResult counts what happened to a batch's records.
+type WriteResult struct {
+	Inserted  int
+	Malformed int // not a JSON object, or rejected by the ingest transformation
+	Bytes     int64
+}
+
+// Stats are a collection's live counters.
+type Stats struct {
+	DocCount      int64
+	Processed     int64
+	Malformed     int64
+	Bytes         int64
+	LastUpdatedMs int64
+	Purged        int64
+	LastError     string
+}
+
+// Collection is one collection's table. Writers (ingest batches, purges) are
+// serialised by mu; readers never take it, DuckDB's MVCC keeps them apart.
+type Collection struct {
+	s     *Store
+	Table string
+
+	mu        sync.Mutex
+	schema    map[string]any
+	conn      *sql.Conn // ingest's own connection: it owns the temp staging tables
+	eventTime EventTime
+	transform string // SQL over the temp table _input, already checked
+}
+
+// Collection returns the collection stored in table, creating it when absent.
+func (s *Store) Collection(ctx context.Context, table string) (*Collection, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.colls[table]; ok {
+		return c, nil
+	}
+	c := &Collection{s: s, Table: table, schema: map[string]any{}}
+	var schema sql.NullString
+	err := s.db.QueryRowContext(ctx, `SELECT schema FROM _sd_collections WHERE tbl = $1`, table).Scan(&schema)
+	switch {
+	case err == sql.ErrNoRows:
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer tx.Rollback()
+		stmts := []string{
+			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (_id VARCHAR, _event_time TIMESTAMP)`, quoteIdent(table)),
+			fmt.Sprintf(`INSERT INTO _sd_collections VALUES (%s, '{}')`, quoteLiteral(table)),
+			fmt.Sprintf(`INSERT INTO _sd_stats VALUES (%s, 0, 0, 0, 0, 0, '')`, quoteLiteral(table)),
+		}
+		for _, q := range stmts {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return nil, fmt.Errorf("create collection table: %w", err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal([]byte(schema.String), &c.schema); err != nil {
+			return nil, fmt.Errorf("collection %s schema: %w", table, err)
+		}
+	}
+	s.colls[table] = c
+	return c, nil
+}
+
+// Drop removes the collection's table, checkpoints and stats.
+func (s *Store) Drop(ctx context.Context, table string) error {
+	s.mu.Lock()
+	c := s.colls[table]
+	delete(s.colls, table)
+	s.mu.Unlock()
+	if c != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.closeConn()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		`DROP TABLE IF EXISTS ` + quoteIdent(table),
+		`DELETE FROM _sd_collections WHERE tbl = ` + quoteLiteral(table),
+		`DELETE FROM _sd_checkpoints WHERE tbl = ` + quoteLiteral(table),
+		`DELETE FROM _sd_stats WHERE tbl = ` + quoteLiteral(table),
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("drop %s: %w", table, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// Configure sets the event-time rule and the (already validated) ingest
+// transformation over _input; "" means none.
+func (c *Collection) Configure(et EventTime, transform string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.eventTime = et
+	c.transform = transform
+}
+
+func (c *Collection) closeConn() {
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
+}
+
+func (c *Collection) ingestConn(ctx context.Context) (*sql.Conn, error) {
+	if c.conn != nil {
+		return c.conn, nil
+	}
+	conn, err := c.s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS _sd_stage (ord INTEGER, raw VARCHAR, rid VARCHAR, arrival TIMESTAMP)`); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	c.conn = conn
+	return conn, nil
+}
+
+// Checkpoints returns the committed shard positions.
+func (c *Collection) Checkpoints(ctx context.Context) (map[string]Checkpoint, error) {
+	rows, err := c.s.db.QueryContext(ctx, `SELECT shard, seq, closed FROM _sd_checkpoints WHERE tbl = $1`, c.Table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]Checkpoint{}
+	for rows.Next() {
+		var cp Checkpoint
+		if err := rows.Scan(&cp.Shard, &cp.Seq, &cp.Closed); err != nil {
+			return nil, err
+		}
+		out[cp.Shard] = cp
+	}
+	return out, rows.Err()
+}
+
+// Stats reads the collection's counters.
+func (c *Collection) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	err := c.s.db.QueryRowContext(ctx, `SELECT processed, malformed, bytes, last_updated_ms, purged, last_error FROM _sd_stats WHERE tbl = $1`, c.Table).
+		Scan(&st.Processed, &st.Malformed, &st.Bytes, &st.LastUpdatedMs, &st.Purged, &st.LastError)
+	if err != nil {
+		return st, err
+	}
+	err = c.s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+quoteIdent(c.Table)).Scan(&st.DocCount)
+	return st, err
+}
+
+// isJSONObject is the cheap pre-check that keeps malformed records out of
+// DuckDB, where one bad value would fail the whole batch.
+func isJSONObject(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && json.Valid(t)
+}
+
+// Write ingests a batch: malformed records are counted and skipped, the rest
+// are transformed, typed, upserted by _id, and committed in one transaction
+// with the batch's checkpoints and counters.
+func (c *Collection) Write(ctx context.Context, b Batch) (WriteResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var res WriteResult
+	conn, err := c.ingestConn(ctx)
+	if err != nil {
+		return res, err
+	}
+	good := make([]Record, 0, len(b.Records))
+	for _, r := range b.Records {
+		if isJSONObject(r.Data) {
+			good = append(good, r)
+			res.Bytes += int64(len(r.Data))
+		} else {
+			res.Malformed++
+		}
+	}
+	if err := c.stage(ctx, conn, good); err != nil {
+		return res, err
+	}
+	n := len(good)
+	if c.transform != "" && n > 0 {
+		kept, rejected, err := c.applyTransform(ctx, conn, good)
+		if err != nil {
+			return res, err
+		}
+		n = kept
+		res.Malformed += rejected
+	}
+
+	newSchema := c.schema
+	if n > 0 {
+		var structure sql.NullString
+		if err := conn.QueryRowContext(ctx, `SELECT json_group_structure(raw::JSON)::VARCHAR FROM _sd_stage`).Scan(&structure); err != nil {
+			return res, fmt.Errorf("batch structure: %w", err)
+		}
+		var batch map[string]any
+		if structure.Valid {
+			if err := json.Unmarshal([]byte(structure.String), &batch); err != nil {
+				return res, fmt.Errorf("batch structure: %w", err)
+			}
+		}
+		for k := range batch {
+			if reservedColumns[strings.ToLower(k)] {
+				delete(batch, k)
+			}
+		}
+		newSchema = mergeSchema(c.schema, batch).(map[string]any)
+	}
+
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return res, err
+	}
+	defer tx.Rollback()
+	if err := c.evolve(ctx, tx, newSchema); err != nil {
+		return res, err
+	}
+	if n > 0 {
+		tbl := quoteIdent(c.Table)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+tbl+` WHERE _id IN (SELECT `+idExpr+` FROM _sd_stage)`); err != nil {
+			return res, fmt.Errorf("upsert delete: %w", err)
+		}
+		r, err := tx.ExecContext(ctx, c.insertSQL(newSchema))
+		if err != nil {
+			return res, fmt.Errorf("insert: %w", err)
+		}
+		ins, _ := r.RowsAffected()
+		res.Inserted = int(ins)
+	}
+	if err := writeCheckpoints(ctx, tx, c.Table, b.Checkpoints); err != nil {
+		return res, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE _sd_stats SET processed = processed + $1, malformed = malformed + $2, bytes = bytes + $3, last_updated_ms = $4 WHERE tbl = $5`,
+		int64(len(b.Records)), int64(res.Malformed), res.Bytes, time.Now().UnixMilli(), c.Table); err != nil {
+		return res, fmt.Errorf("stats: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return res, fmt.Errorf("commit batch: %w", err)
+	}
+	c.schema = newSchema
+	return res, nil
+}
+
+const idExpr = `COALESCE(json_extract_string(raw, '$._id'), rid)`
+
+func (c *Collection) stage(ctx context.Context, conn *sql.Conn, recs []Record) error {
+	if _, err := conn.ExecContext(ctx, `TRUNCATE _sd_stage`); err != nil {
+		return fmt.Errorf("stage: %w", err)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	return conn.Raw(func(dc any) error {
+		a, err := duckdb.NewAppender(dc.(driver.Conn), "temp", "main", "_sd_stage")
+		if err != nil {
+			return fmt.Errorf("stage appender: %w", err)
+		}
+		for i, r := range recs {
+			if err := a.AppendRow(int32(i), string(r.Data), r.RID, r.Arrival.UTC()); err != nil {
+				a.Close()
+				return fmt.Errorf("stage append: %w", err)
+			}
+		}
+		return a.Close()
+	})
+}
+
+// applyTransform replaces the staged records with the transformation's
+// output. A batch the transformation fails on is retried record by record so
+// that only the records it rejects are lost (and counted).
+func (c *Collection) applyTransform(ctx context.Context, conn *sql.Conn, recs []Record) (kept, rejected int, err error) {
+	out, err := c.transformStaged(ctx, conn)
+	if err != nil {
+		out = nil
+		for _, r := range recs {
+			if err := c.stage(ctx, conn, []Record{r}); err != nil {
+				return 0, 0, err
+			}
+			one, err := c.transformStaged(ctx, conn)
+			if err != nil {
+				rejected++
+				continue
+			}
+			for i := range one {
+				one[i].Arrival = r.Arrival
+			}
+			out = append(out, one...)
+		}
+	}
+	if len(out) > 0 {
+		first := recs[0].RID
+		for i := range out {
+			out[i].RID = fmt.Sprintf("%s#%d", first, i)
+			if out[i].Arrival.IsZero() {
+				out[i].Arrival = recs[0].Arrival
+			}
+		}
+	}
+	if err := c.stage(ctx, conn, out); err != nil {
+		return 0, 0, err
+	}
+	return len(out), rejected, nil
+}
+
+func (c *Collection) transformStaged(ctx context.Context, conn *sql.Conn) ([]Record, error) {
+	var structure sql.NullString
+	if err := conn.QueryRowContext(ctx, `SELECT json_group_structure(raw::JSON)::VARCHAR FROM _sd_stage`).Scan(&structure); err != nil {
+		return nil, err
+	}
+	var s map[string]any
+	if structure.Valid {
+		if err := json.Unmarshal([]byte(structure.String), &s); err != nil {
+			return nil, err
+		}
+	}
+	if len(s) == 0 {
+		s = map[string]any{"_": tNull}
+	}
+	input := fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE _input AS SELECT unnest(json_transform(raw, %s)) FROM _sd_stage ORDER BY ord`, quoteLiteral(specJSON(s)))
+	if _, err := conn.ExecContext(ctx, input); err != nil {
+		return nil, err
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT to_json(_sd_out)::VARCHAR FROM (`+c.transform+`) AS _sd_out`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, err
+		}
+		out = append(out, Record{Data: []byte(doc)})
+	}
+	return out, rows.Err()
+}
+
+// evolve adds new columns and widens changed ones, inside the batch's transaction.
+func (c *Collection) evolve(ctx context.Context, tx *sql.Tx, next map[string]any) error {
+	changed := false
+	for _, k := range sortedKeys(next) {
+		nt := duckType(next[k])
+		old, ok := c.schema[k]
+		var q string
+		switch {
+		case !ok:
+			q = fmt.Sprintf(`ALTER TABLE %s ADD COLUMN %s %s`, quoteIdent(c.Table), quoteIdent(k), nt)
+		case duckType(old) != nt:
+			using := fmt.Sprintf(`json_transform(to_json(%s), %s)`, quoteIdent(k), quoteLiteral(specJSON(next[k])))
+			if nt == tJSON {
+				using = `to_json(` + quoteIdent(k) + `)`
+			}
+			q = fmt.Sprintf(`ALTER TABLE %s ALTER COLUMN %s SET DATA TYPE %s USING %s`, quoteIdent(c.Table), quoteIdent(k), nt, using)
+		default:
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("schema change %q: %w", q, err)
+		}
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	b, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE _sd_collections SET schema = $1 WHERE tbl = $2`, string(b), c.Table)
+	return err
+}
+
+func (c *Collection) insertSQL(schema map[string]any) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `INSERT INTO %s BY NAME SELECT _id, _event_time`, quoteIdent(c.Table))
+	if len(schema) > 0 {
+		sb.WriteString(`, unnest(d)`)
+	}
+	sb.WriteString(` FROM (SELECT `)
+	sb.WriteString(idExpr)
+	sb.WriteString(` AS _id, `)
+	sb.WriteString(eventTimeExpr(c.eventTime))
+	sb.WriteString(` AS _event_time`)
+	if len(schema) > 0 {
+		fmt.Fprintf(&sb, `, json_transform(raw, %s) AS d`, quoteLiteral(specJSON(schema)))
+	}
+	sb.WriteString(` FROM _sd_stage QUALIFY row_number() OVER (PARTITION BY _id ORDER BY ord DESC) = 1)`)
+	return sb.String()
+}
+
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	for i, p := range parts {
+		parts[i] = `"` + strings.ReplaceAll(p, `"`, `\"`) + `"`
+	}
+	return quoteLiteral("$." + strings.Join(parts, "."))
+}
+
+func eventTimeExpr(et EventTime) string {
+	if et.Field == "" {
+		return `COALESCE(TRY_CAST(json_extract_string(raw, '$._event_time') AS TIMESTAMP), arrival)`
+	}
+	v := `json_extract_string(raw, ` + jsonPath(et.Field) + `)`
+	var t string
+	switch et.Format {
+	case "milliseconds_since_epoch":
+		t = `make_timestamp(TRY_CAST(TRY_CAST(` + v + ` AS DOUBLE) * 1000 AS BIGINT))`
+	case "seconds_since_epoch":
+		t = `make_timestamp(TRY_CAST(TRY_CAST(` + v + ` AS DOUBLE) * 1000000 AS BIGINT))`
+	default:
+		t = `TRY_CAST(` + v + ` AS TIMESTAMP)`
+	}
+	return `COALESCE(` + t + `, arrival)`
+}
+
+func writeCheckpoints(ctx context.Context, tx *sql.Tx, table string, cps []Checkpoint) error {
+	if len(cps) == 0 {
+		return nil
+	}
+	var del, ins strings.Builder
+	fmt.Fprintf(&del, `DELETE FROM _sd_checkpoints WHERE tbl = %s AND shard IN (`, quoteLiteral(table))
+	ins.WriteString(`INSERT INTO _sd_checkpoints VALUES `)
+	for i, cp := range cps {
+		if i > 0 {
+			del.WriteString(", ")
+			ins.WriteString(", ")
+		}
+		del.WriteString(quoteLiteral(cp.Shard))
+		fmt.Fprintf(&ins, `(%s, %s, %s, %t)`, quoteLiteral(table), quoteLiteral(cp.Shard), quoteLiteral(cp.Seq), cp.Closed)
+	}
+	del.WriteString(")")
+	if _, err := tx.ExecContext(ctx, del.String()); err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, ins.String()); err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	return nil
+}
+
+// SetError records the source's last error message (shown in its status).
+func (c *Collection) SetError(ctx context.Context, msg string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := c.s.db.ExecContext(ctx, `UPDATE _sd_stats SET last_error = $1 WHERE tbl = $2`, msg, c.Table)
+	return err
+}
+
+// Purge deletes documents whose _event_time is before cutoff.
+func (c *Collection) Purge(ctx context.Context, cutoff time.Time) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tx, err := c.s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	r, err := tx.ExecContext(ctx, `DELETE FROM `+quoteIdent(c.Table)+` WHERE _event_time < $1`, cutoff.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	n, _ := r.RowsAffected()
+	if n > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE _sd_stats SET purged = purged + $1 WHERE tbl = $2`, n, c.Table); err != nil {
+			return 0, err
+		}
+	}
+	return n, tx.Commit()
+}

@@ -1,0 +1,246 @@
+// Package store keeps collections as DuckDB tables: schemaless JSON in,
+// typed STRUCT/LIST columns out, with upsert by _id, schema evolution,
+// checkpoints committed with the documents they cover, and retention.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+// Store is one DuckDB database holding every collection.
+type Store struct {
+	db *sql.DB
+
+	mu    sync.Mutex
+	colls map[string]*Collection
+}
+
+// Open opens (or creates) the database at path; "" is an in-memory database.
+// The database is then locked down: no file or network access from SQL, and
+// no way to change that from a query.
+func Open(path string) (*Store, error) {
+	dsn := path
+	if path == "" {
+		dsn = ":memory:"
+	}
+	connector, err := duckdb.NewConnector(dsn, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open duckdb %s: %w", path, err)
+	}
+	db := sql.OpenDB(connector)
+	s := &Store{db: db, colls: map[string]*Collection{}}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	ctx := context.Background()
+	for _, q := range []string{
+		`CREATE TABLE IF NOT EXISTS _sd_collections (tbl VARCHAR, schema VARCHAR)`,
+		`CREATE TABLE IF NOT EXISTS _sd_checkpoints (tbl VARCHAR, shard VARCHAR, seq VARCHAR, closed BOOLEAN)`,
+		`CREATE TABLE IF NOT EXISTS _sd_stats (tbl VARCHAR, processed BIGINT, malformed BIGINT, bytes BIGINT, last_updated_ms BIGINT, purged BIGINT, last_error VARCHAR)`,
+	} {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("store init: %w", err)
+		}
+	}
+	// The instance cache hands back an already locked database when the same
+	// file is reopened in one process; then the lock is already what we want.
+	var access string
+	if err := s.db.QueryRowContext(ctx, `SELECT current_setting('enable_external_access')::VARCHAR`).Scan(&access); err != nil {
+		return fmt.Errorf("store init: %w", err)
+	}
+	if access != "false" {
+		if _, err := s.db.ExecContext(ctx, `SET enable_external_access = false`); err != nil {
+			return fmt.Errorf("store lock-down: %w", err)
+		}
+		if _, err := s.db.ExecContext(ctx, `SET lock_configuration = true`); err != nil {
+			return fmt.Errorf("store lock-down: %w", err)
+		}
+	}
+	return nil
+}
+
+// DB is the underlying database, for benchmarks that compare against it.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes every collection and the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	for _, c := range s.colls {
+		c.closeConn()
+	}
+	s.colls = map[string]*Collection{}
+	s.mu.Unlock()
+	return s.db.Close()
+}
+
+// Tables lists the collection tables present in the database.
+func (s *Store) Tables(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT tbl FROM _sd_collections ORDER BY tbl`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Column is a result column with its Rockset type name.
+type Column struct {
+	Name string
+	Type string
+}
+
+// Result is a query's rows, each a JSON-ready object.
+type Result struct {
+	Columns []Column
+	Rows    []map[string]any
+}
+
+// ErrTimeout reports a query stopped by its deadline.
+var ErrTimeout = errors.New("query timed out")
+
+// Query runs a read query with named arguments and returns at most limit rows.
+// The context bounds it; DuckDB is interrupted when the context ends.
+func (s *Store) Query(ctx context.Context, query string, args []any, limit int) (*Result, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, queryErr(ctx, err)
+	}
+	defer rows.Close()
+	cts, err := rows.ColumnTypes()
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Columns: make([]Column, len(cts))}
+	for i, ct := range cts {
+		res.Columns[i] = Column{Name: ct.Name(), Type: rocksetType(ct.DatabaseTypeName())}
+	}
+	vals := make([]any, len(cts))
+	ptrs := make([]any, len(cts))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if limit > 0 && len(res.Rows) >= limit {
+			break
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, queryErr(ctx, err)
+		}
+		row := make(map[string]any, len(vals))
+		for i, v := range vals {
+			row[res.Columns[i].Name] = jsonValue(v)
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, queryErr(ctx, err)
+	}
+	return res, nil
+}
+
+func queryErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ErrTimeout
+	}
+	return err
+}
+
+func rocksetType(t string) string {
+	switch {
+	case strings.HasSuffix(t, "[]") || strings.HasPrefix(t, "LIST"):
+		return "array"
+	case strings.HasPrefix(t, "STRUCT"), strings.HasPrefix(t, "MAP"):
+		return "object"
+	}
+	switch t {
+	case "VARCHAR", "UUID", "ENUM":
+		return "string"
+	case "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT", "HUGEINT", "UHUGEINT":
+		return "int"
+	case "DOUBLE", "FLOAT":
+		return "float"
+	case "BOOLEAN":
+		return "bool"
+	case "TIMESTAMP", "TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS":
+		return "timestamp"
+	case "DATE":
+		return "date"
+	case "TIME":
+		return "time"
+	case "INTERVAL":
+		return "interval"
+	case "JSON":
+		return "json"
+	}
+	if strings.HasPrefix(t, "DECIMAL") {
+		return "float"
+	}
+	return strings.ToLower(t)
+}
+
+// jsonValue turns a scanned DuckDB value into something encoding/json writes
+// the way Rockset does (timestamps as RFC 3339 UTC strings).
+func jsonValue(v any) any {
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC().Format("2006-01-02T15:04:05.000000Z")
+	case []byte:
+		if len(x) == 16 {
+			return fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:16])
+		}
+		return string(x)
+	case *big.Int:
+		if x.IsInt64() {
+			return x.Int64()
+		}
+		f, _ := new(big.Float).SetInt(x).Float64()
+		return f
+	case duckdb.Decimal:
+		return x.Float64()
+	case duckdb.Interval:
+		d := time.Duration(x.Micros)*time.Microsecond + time.Duration(x.Days)*24*time.Hour
+		if x.Months != 0 {
+			return fmt.Sprintf("%d months %s", x.Months, d)
+		}
+		return d.String()
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonValue(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = jsonValue(e)
+		}
+		return x
+	case duckdb.Map:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[fmt.Sprint(k)] = jsonValue(e)
+		}
+		return out
+	}
+	return v
+}
