@@ -184,6 +184,11 @@ func (d *Document) Validate() error {
 	if _, err := time.Parse(CreatedAtLayout, d.CreatedAt); err != nil {
 		return malformed(ReasonBadValue, "created_at is not in the v1.1 format")
 	}
+	for _, h := range d.Entities.Hashtags {
+		if h.Text == "" || (len(h.Indices) != 0 && len(h.Indices) != 2) {
+			return malformed(ReasonBadValue, "hashtag without text or with indices that are not [start, end]")
+		}
+	}
 	for _, s := range []string{d.IDStr, d.Text, d.Lang, d.User.IDStr, d.User.ScreenName, d.User.Name, d.Source} {
 		if !utf8.ValidString(s) {
 			return malformed(ReasonInvalidUTF8, "string field is not valid UTF-8")
