@@ -23,9 +23,9 @@ func errorf(format string, a ...any) error { return &Error{Msg: fmt.Sprintf(form
 // scan walks SQL text token by token where it matters (quotes, comments,
 // brackets) and returns the text with each `:name` parameter replaced by
 // DuckDB's `$name`, and the statement's first keyword. It refuses a second
-// statement. Inside [...] and {...} a colon is a slice or a struct key, so
-// there `:name` is a parameter only when the caller supplied that name.
-func scan(q string, supplied map[string]bool) (out string, first string, err error) {
+// statement. Inside [...] and {...} a colon is a slice bound or a struct key,
+// never a parameter: `x[a:b]` and `{'k':v}` mean what DuckDB says.
+func scan(q string) (out string, first string, err error) {
 	var b strings.Builder
 	b.Grow(len(q) + 8)
 	depth := 0 // [ and { nesting
@@ -99,7 +99,7 @@ func scan(q string, supplied map[string]bool) (out string, first string, err err
 				j++
 			}
 			name := q[i+1 : j]
-			if j > i+1 && isIdentStart(q[i+1]) && (depth == 0 || supplied[name]) {
+			if j > i+1 && isIdentStart(q[i+1]) && depth == 0 {
 				b.WriteString("$" + name)
 				i = j
 				continue

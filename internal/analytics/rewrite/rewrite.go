@@ -59,17 +59,16 @@ func (r *Rewriter) Invalidate() {
 
 const maxCache = 1024
 
-// Rewrite checks and rewrites q. supplied names the parameters the caller
-// gives (they decide the rare `:name` ambiguity inside brackets).
-func (r *Rewriter) Rewrite(ctx context.Context, q string, supplied []string, resolve Resolver) (*Query, error) {
-	key := q + "\x00" + strings.Join(supplied, ",")
+// Rewrite checks and rewrites q.
+func (r *Rewriter) Rewrite(ctx context.Context, q string, resolve Resolver) (*Query, error) {
+	key := q
 	r.mu.Lock()
 	if c, ok := r.cache[key]; ok {
 		r.mu.Unlock()
 		return c, nil
 	}
 	r.mu.Unlock()
-	out, err := r.rewrite(ctx, q, supplied, resolve, false)
+	out, err := r.rewrite(ctx, q, resolve, false)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +90,7 @@ func (r *Rewriter) Transformation(ctx context.Context, q string) (string, error)
 		}
 		return Table{}, errorf("an ingest transformation can only read _input, not %s", coll)
 	}
-	out, err := r.rewrite(ctx, q, nil, resolve, true)
+	out, err := r.rewrite(ctx, q, resolve, true)
 	if err != nil {
 		return "", err
 	}
@@ -103,12 +102,8 @@ func (r *Rewriter) Transformation(ctx context.Context, q string) (string, error)
 
 var allowedFirst = map[string]bool{"SELECT": true, "WITH": true, "FROM": true, "VALUES": true}
 
-func (r *Rewriter) rewrite(ctx context.Context, q string, supplied []string, resolve Resolver, transform bool) (*Query, error) {
-	sup := map[string]bool{}
-	for _, s := range supplied {
-		sup[s] = true
-	}
-	text, first, err := scan(q, sup)
+func (r *Rewriter) rewrite(ctx context.Context, q string, resolve Resolver, transform bool) (*Query, error) {
+	text, first, err := scan(q)
 	if err != nil {
 		return nil, err
 	}

@@ -53,11 +53,7 @@ func query(t *testing.T, s *store.Store, rw *rewrite.Rewriter, table, q string, 
 
 func runQuery(s *store.Store, rw *rewrite.Rewriter, table, q string, params ...rewrite.Param) (*store.Result, error) {
 	ctx := context.Background()
-	var names []string
-	for _, p := range params {
-		names = append(names, p.Name)
-	}
-	rq, err := rw.Rewrite(ctx, q, names, func(ws, coll string) (rewrite.Table, error) {
+	rq, err := rw.Rewrite(ctx, q, func(ws, coll string) (rewrite.Table, error) {
 		if (ws == "commons" || ws == "") && coll == "tweets" {
 			return rewrite.Table{Name: table, Path: "commons.tweets"}, nil
 		}
