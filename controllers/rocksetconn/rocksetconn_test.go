@@ -1,0 +1,289 @@
+package rocksetconn
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/streamdash/streamdash/api/v1alpha1"
+)
+
+func pipeline(ns, name string, mutate ...func(*v1alpha1.TwitterPipeline)) *v1alpha1.TwitterPipeline {
+	p := &v1alpha1.TwitterPipeline{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	for _, m := range mutate {
+		m(p)
+	}
+	return p
+}
+
+func secret(ns, name string, data map[string]string) *corev1.Secret {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string][]byte{}}
+	for k, v := range data {
+		s.Data[k] = []byte(v)
+	}
+	return s
+}
+
+func TestResolve(t *testing.T) {
+	defaults := Defaults{
+		APIServer:       "http://analytics.streamdash-system.svc:8080",
+		APIKeySecret:    types.NamespacedName{Namespace: "streamdash-system", Name: "streamdash-analytics-apikey"},
+		APIKeySecretKey: "apikey",
+	}
+	operatorKey := secret("streamdash-system", "streamdash-analytics-apikey", map[string]string{"apikey": "op-key\n"})
+	userKey := secret("team", "my-key", map[string]string{"token": "user-key"})
+
+	tests := []struct {
+		name     string
+		p        *v1alpha1.TwitterPipeline
+		defaults Defaults
+		objects  []*corev1.Secret
+		// want is the resolved connection when wantErr is empty.
+		want Connection
+		// wantMissing says the error must satisfy IsMissingSecret.
+		wantMissing bool
+		// wantErr is a substring of the error; empty means success.
+		wantErr string
+	}{
+		{
+			name:     "operator defaults: key from the operator Secret, pods use the owned copy",
+			p:        pipeline("team", "demo"),
+			defaults: defaults,
+			objects:  []*corev1.Secret{operatorKey},
+			want: Connection{
+				APIServer:      defaults.APIServer,
+				APIKey:         "op-key",
+				PodSecret:      v1alpha1.SecretKeyReference{Name: "demo-rockset-apikey", Key: "apikey"},
+				UsesDefaultKey: true,
+			},
+		},
+		{
+			name: "pipeline's own server and Secret win",
+			p: pipeline("team", "demo", func(p *v1alpha1.TwitterPipeline) {
+				p.Spec.Rockset.APIServer = "https://api.example.com"
+				p.Spec.Rockset.APIKeySecretRef = &v1alpha1.SecretKeyReference{Name: "my-key", Key: "token"}
+			}),
+			defaults: defaults,
+			objects:  []*corev1.Secret{operatorKey, userKey},
+			want: Connection{
+				APIServer: "https://api.example.com",
+				APIKey:    "user-key",
+				PodSecret: v1alpha1.SecretKeyReference{Name: "my-key", Key: "token"},
+			},
+		},
+		{
+			name: "pipeline's Secret missing",
+			p: pipeline("team", "demo", func(p *v1alpha1.TwitterPipeline) {
+				p.Spec.Rockset.APIKeySecretRef = &v1alpha1.SecretKeyReference{Name: "absent", Key: "token"}
+			}),
+			defaults:    defaults,
+			objects:     []*corev1.Secret{operatorKey},
+			wantMissing: true,
+			wantErr:     "Secret team/absent not found",
+		},
+		{
+			name: "pipeline's Secret lacks the key",
+			p: pipeline("team", "demo", func(p *v1alpha1.TwitterPipeline) {
+				p.Spec.Rockset.APIKeySecretRef = &v1alpha1.SecretKeyReference{Name: "my-key", Key: "apikey"}
+			}),
+			defaults:    defaults,
+			objects:     []*corev1.Secret{userKey},
+			wantMissing: true,
+			wantErr:     `Secret team/my-key has no key "apikey"`,
+		},
+		{
+			name:        "operator Secret missing",
+			p:           pipeline("team", "demo"),
+			defaults:    defaults,
+			wantMissing: true,
+			wantErr:     "Secret streamdash-system/streamdash-analytics-apikey not found",
+		},
+		{
+			name:     "operator Secret with an empty value counts as missing",
+			p:        pipeline("team", "demo"),
+			defaults: defaults,
+			objects: []*corev1.Secret{
+				secret("streamdash-system", "streamdash-analytics-apikey", map[string]string{"apikey": "  "}),
+			},
+			wantMissing: true,
+			wantErr:     "has no key",
+		},
+		{
+			name:     "no server anywhere",
+			p:        pipeline("team", "demo"),
+			defaults: Defaults{APIKeySecret: defaults.APIKeySecret, APIKeySecretKey: "apikey"},
+			objects:  []*corev1.Secret{operatorKey},
+			wantErr:  "no Rockset API server",
+		},
+		{
+			name:     "no key configured anywhere",
+			p:        pipeline("team", "demo"),
+			defaults: Defaults{APIServer: defaults.APIServer},
+			wantErr:  "no Rockset API key",
+		},
+		{
+			name: "empty default key name means apikey",
+			p:    pipeline("team", "demo"),
+			defaults: Defaults{
+				APIServer:    defaults.APIServer,
+				APIKeySecret: defaults.APIKeySecret,
+			},
+			objects: []*corev1.Secret{operatorKey},
+			want: Connection{
+				APIServer:      defaults.APIServer,
+				APIKey:         "op-key",
+				PodSecret:      v1alpha1.SecretKeyReference{Name: "demo-rockset-apikey", Key: "apikey"},
+				UsesDefaultKey: true,
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			scheme := runtime.NewScheme()
+			if err := clientgoscheme.AddToScheme(scheme); err != nil {
+				t.Fatal(err)
+			}
+			b := fake.NewClientBuilder().WithScheme(scheme)
+			for _, s := range tc.objects {
+				b = b.WithObjects(s.DeepCopy())
+			}
+			got, err := Resolve(context.Background(), b.Build(), tc.p, tc.defaults)
+			if tc.wantErr != "" {
+				if err == nil {
+					t.Fatalf("Resolve() = %+v, want error containing %q", got, tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("error %q does not contain %q", err, tc.wantErr)
+				}
+				if IsMissingSecret(err) != tc.wantMissing {
+					t.Errorf("IsMissingSecret(%v) = %v, want %v", err, !tc.wantMissing, tc.wantMissing)
+				}
+				for _, s := range tc.objects {
+					for _, v := range s.Data {
+						if strings.TrimSpace(string(v)) != "" && strings.Contains(err.Error(), strings.TrimSpace(string(v))) {
+							t.Errorf("error %q leaks a secret value", err)
+						}
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Resolve(): %v", err)
+			}
+			if got != tc.want {
+				t.Errorf("Resolve() = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestIsMissingSecretWrapped(t *testing.T) {
+	base := &MissingSecretError{Secret: types.NamespacedName{Namespace: "a", Name: "b"}}
+	wrapped := errors.Join(errors.New("context"), base)
+	if !IsMissingSecret(wrapped) {
+		t.Error("IsMissingSecret lost a wrapped MissingSecretError")
+	}
+	if IsMissingSecret(errors.New("Secret a/b not found")) {
+		t.Error("IsMissingSecret matched a plain error by its text")
+	}
+}
+
+var (
+	streamNameRE  = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
+	rocksetNameRE = regexp.MustCompile(`^[[:alnum:]][[:alnum:]_-]{0,99}$`)
+)
+
+func TestNames(t *testing.T) {
+	long := strings.Repeat("a", 250)
+	tests := []struct {
+		name string
+		p    *v1alpha1.TwitterPipeline
+		// want* are exact names; an empty want only checks the alphabet and length.
+		wantStream, wantCollection, wantWorkspace, wantIntegration, wantPodSecret string
+	}{
+		{
+			name:            "defaults",
+			p:               pipeline("team", "demo"),
+			wantStream:      "streamdash-team-demo",
+			wantCollection:  "demo",
+			wantWorkspace:   "commons",
+			wantIntegration: "streamdash-team-demo",
+			wantPodSecret:   "demo-rockset-apikey",
+		},
+		{
+			name: "spec overrides",
+			p: pipeline("team", "demo", func(p *v1alpha1.TwitterPipeline) {
+				p.Spec.Stream.Name = "tweets"
+				p.Spec.Rockset.Collection = "tweets_c"
+				p.Spec.Rockset.Workspace = "social"
+			}),
+			wantStream:      "tweets",
+			wantCollection:  "tweets_c",
+			wantWorkspace:   "social",
+			wantIntegration: "streamdash-team-demo",
+			wantPodSecret:   "demo-rockset-apikey",
+		},
+		{
+			name:          "dotted name is mapped into Rockset's alphabet",
+			p:             pipeline("team", "demo.v2"),
+			wantStream:    "streamdash-team-demo.v2",
+			wantWorkspace: "commons",
+			wantPodSecret: "demo.v2-rockset-apikey",
+		},
+		{
+			name:          "long names are shortened with a hash",
+			p:             pipeline(strings.Repeat("n", 63), long),
+			wantWorkspace: "commons",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			check := func(what, got, want string, re *regexp.Regexp, max int) {
+				t.Helper()
+				if want != "" && got != want {
+					t.Errorf("%s = %q, want %q", what, got, want)
+				}
+				if re != nil && !re.MatchString(got) {
+					t.Errorf("%s = %q does not match %s", what, got, re)
+				}
+				if len(got) > max {
+					t.Errorf("%s is %d characters, limit %d", what, len(got), max)
+				}
+			}
+			check("StreamName", StreamName(tc.p), tc.wantStream, streamNameRE, 128)
+			check("Collection", Collection(tc.p), tc.wantCollection, rocksetNameRE, 100)
+			check("Workspace", Workspace(tc.p), tc.wantWorkspace, nil, 100)
+			check("Integration", Integration(tc.p), tc.wantIntegration, rocksetNameRE, 100)
+			check("PodSecretName", PodSecretName(tc.p), tc.wantPodSecret, nil, 253)
+		})
+	}
+}
+
+func TestNamesStayDistinct(t *testing.T) {
+	// Shortening and character mapping must not make two pipelines share a name.
+	pairs := [][2]*v1alpha1.TwitterPipeline{
+		{pipeline("ns", strings.Repeat("x", 200)+"1"), pipeline("ns", strings.Repeat("x", 200)+"2")},
+		{pipeline("ns", "a.b"), pipeline("ns", "a-b")},
+	}
+	for _, pr := range pairs {
+		a, b := pr[0], pr[1]
+		if StreamName(a) == StreamName(b) {
+			t.Errorf("StreamName collides for %q and %q: %q", a.Name, b.Name, StreamName(a))
+		}
+		if Collection(a) == Collection(b) {
+			t.Errorf("Collection collides for %q and %q: %q", a.Name, b.Name, Collection(a))
+		}
+		if Integration(a) == Integration(b) {
+			t.Errorf("Integration collides for %q and %q: %q", a.Name, b.Name, Integration(a))
+		}
+	}
+}
