@@ -34,6 +34,7 @@ type Query struct {
 	SQL         string
 	Params      []string // parameter names the query uses
 	Collections []string // workspace.collection paths it reads
+	HasLimit    bool     // the outermost query has its own LIMIT
 }
 
 // Rewriter parses with DuckDB and caches rewrites by query text. The cache is
@@ -153,6 +154,9 @@ func (r *Rewriter) rewrite(ctx context.Context, q string, resolve Resolver, tran
 		return nil, errorf("rewrite: %v", err)
 	}
 	res := &Query{SQL: out}
+	if stmt, ok := stmts[0].(map[string]any); ok {
+		res.HasLimit = hasLimit(stmt["node"])
+	}
 	for p := range w.params {
 		res.Params = append(res.Params, p)
 	}
@@ -304,6 +308,22 @@ func (w *walker) baseTable(v map[string]any) error {
 		w.colls[t.Path] = true
 	}
 	return nil
+}
+
+func hasLimit(node any) bool {
+	n, ok := node.(map[string]any)
+	if !ok {
+		return false
+	}
+	mods, _ := n["modifiers"].([]any)
+	for _, m := range mods {
+		if mm, ok := m.(map[string]any); ok {
+			if t, _ := mm["type"].(string); t == "LIMIT_MODIFIER" || t == "LIMIT_PERCENT_MODIFIER" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // nameAggregates gives unaliased function results in the outermost select

@@ -114,6 +114,14 @@ func (s *Store) Collection(ctx context.Context, table string) (*Collection, erro
 	return c, nil
 }
 
+// Get returns an already opened collection.
+func (s *Store) Get(table string) (*Collection, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.colls[table]
+	return c, ok
+}
+
 // Drop removes the collection's table, checkpoints and stats.
 func (s *Store) Drop(ctx context.Context, table string) error {
 	s.mu.Lock()

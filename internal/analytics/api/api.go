@@ -1,0 +1,338 @@
+// Package api serves the part of Rockset's REST API that streamdash uses:
+// routes, `{"data": ...}` envelopes, ErrorModel errors and ApiKey auth. The
+// behaviour behind each route is a Service.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/rockset/rockset-go-client/openapi"
+)
+
+// Error types and their HTTP statuses, as Rockset reports them.
+const (
+	AuthException       = "AUTHEXCEPTION"
+	InvalidInput        = "INVALIDINPUT"
+	AlreadyExists       = "ALREADYEXISTS"
+	NotFound            = "NOTFOUND"
+	DependentResources  = "DEPENDENTRESOURCES"
+	QueryError          = "QUERY_ERROR"
+	QueryTimeout        = "QUERY_TIMEOUT"
+	ResourceExceeded    = "RESOURCEEXCEEDED"
+	InternalError       = "INTERNALERROR"
+	NotReady            = "NOT_READY"
+	maxRequestBodyBytes = 8 << 20
+)
+
+var statusOf = map[string]int{
+	AuthException:      http.StatusUnauthorized,
+	InvalidInput:       http.StatusBadRequest,
+	AlreadyExists:      http.StatusConflict,
+	NotFound:           http.StatusNotFound,
+	DependentResources: http.StatusBadRequest,
+	QueryError:         http.StatusBadRequest,
+	QueryTimeout:       http.StatusRequestTimeout,
+	ResourceExceeded:   http.StatusTooManyRequests,
+	InternalError:      http.StatusInternalServerError,
+	NotReady:           http.StatusConflict,
+}
+
+// Error is an API error: an ErrorModel with its HTTP status.
+type Error struct {
+	Type    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Type + ": " + e.Message }
+
+// Errorf makes an API error of type typ.
+func Errorf(typ, format string, a ...any) *Error {
+	return &Error{Type: typ, Message: fmt.Sprintf(format, a...)}
+}
+
+// Service is what the routes call.
+type Service interface {
+	Organization(ctx context.Context) openapi.Organization
+
+	CreateIntegration(ctx context.Context, req openapi.CreateIntegrationRequest) (openapi.Integration, error)
+	GetIntegration(ctx context.Context, name string) (openapi.Integration, error)
+	ListIntegrations(ctx context.Context) ([]openapi.Integration, error)
+	DeleteIntegration(ctx context.Context, name string) (openapi.Integration, error)
+
+	CreateWorkspace(ctx context.Context, req openapi.CreateWorkspaceRequest) (openapi.Workspace, error)
+	GetWorkspace(ctx context.Context, name string) (openapi.Workspace, error)
+	ListWorkspaces(ctx context.Context) ([]openapi.Workspace, error)
+	DeleteWorkspace(ctx context.Context, name string) (openapi.Workspace, error)
+
+	CreateCollection(ctx context.Context, ws string, req openapi.CreateCollectionRequest) (openapi.Collection, error)
+	GetCollection(ctx context.Context, ws, name string) (openapi.Collection, error)
+	ListCollections(ctx context.Context, ws string) ([]openapi.Collection, error)
+	UpdateCollection(ctx context.Context, ws, name string, req openapi.UpdateCollectionRequest) (openapi.Collection, error)
+	DeleteCollection(ctx context.Context, ws, name string) (openapi.Collection, error)
+	ListSources(ctx context.Context, ws, coll string) ([]openapi.Source, error)
+	GetSource(ctx context.Context, ws, coll, id string) (openapi.Source, error)
+
+	Query(ctx context.Context, req openapi.QueryRequest) (openapi.QueryResponse, error)
+	ValidateQuery(ctx context.Context, req openapi.QueryRequest) (openapi.ValidateQueryResponse, error)
+
+	CreateQueryLambda(ctx context.Context, ws string, req openapi.CreateQueryLambdaRequest) (openapi.QueryLambdaVersion, error)
+	UpdateQueryLambda(ctx context.Context, ws, name string, req openapi.UpdateQueryLambdaRequest) (openapi.QueryLambdaVersion, error)
+	GetQueryLambdaVersion(ctx context.Context, ws, name, version string) (openapi.QueryLambdaVersion, error)
+	ListQueryLambdaVersions(ctx context.Context, ws, name string) ([]openapi.QueryLambdaVersion, error)
+	DeleteQueryLambdaVersion(ctx context.Context, ws, name, version string) (openapi.QueryLambdaVersion, error)
+	ListQueryLambdas(ctx context.Context, ws string) ([]openapi.QueryLambda, error)
+	DeleteQueryLambda(ctx context.Context, ws, name string) (openapi.QueryLambda, error)
+	CreateQueryLambdaTag(ctx context.Context, ws, name string, req openapi.CreateQueryLambdaTagRequest) (openapi.QueryLambdaTag, error)
+	GetQueryLambdaTag(ctx context.Context, ws, name, tag string) (openapi.QueryLambdaTag, error)
+	ListQueryLambdaTags(ctx context.Context, ws, name string) ([]openapi.QueryLambdaTag, error)
+	DeleteQueryLambdaTag(ctx context.Context, ws, name, tag string) (openapi.QueryLambdaTag, error)
+	ExecuteQueryLambda(ctx context.Context, ws, name, version, tag string, req openapi.ExecuteQueryLambdaRequest) (openapi.QueryResponse, error)
+}
+
+// Handler serves the API for svc, accepting any of keys.
+func Handler(svc Service, keys []string, log *slog.Logger) http.Handler {
+	h := &handler{svc: svc, log: log}
+	for _, k := range keys {
+		h.keys = append(h.keys, []byte(k))
+	}
+	mux := http.NewServeMux()
+	const o = "/v1/orgs/self"
+	route := func(pattern string, fn func(r *http.Request) (any, error), envelope bool) {
+		mux.Handle(pattern, h.authed(fn, envelope))
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"message": "GO ROCKSET!"})
+	})
+	route("GET "+o, func(r *http.Request) (any, error) { return svc.Organization(r.Context()), nil }, true)
+
+	route("POST "+o+"/integrations", func(r *http.Request) (any, error) {
+		var req openapi.CreateIntegrationRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return svc.CreateIntegration(r.Context(), req)
+	}, true)
+	route("GET "+o+"/integrations", func(r *http.Request) (any, error) { return svc.ListIntegrations(r.Context()) }, true)
+	route("GET "+o+"/integrations/{integration}", func(r *http.Request) (any, error) {
+		return svc.GetIntegration(r.Context(), r.PathValue("integration"))
+	}, true)
+	route("DELETE "+o+"/integrations/{integration}", func(r *http.Request) (any, error) {
+		return svc.DeleteIntegration(r.Context(), r.PathValue("integration"))
+	}, true)
+
+	route("POST "+o+"/ws", func(r *http.Request) (any, error) {
+		var req openapi.CreateWorkspaceRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return svc.CreateWorkspace(r.Context(), req)
+	}, true)
+	route("GET "+o+"/ws", func(r *http.Request) (any, error) { return svc.ListWorkspaces(r.Context()) }, true)
+	route("GET "+o+"/ws/{ws}", func(r *http.Request) (any, error) { return svc.GetWorkspace(r.Context(), r.PathValue("ws")) }, true)
+	route("DELETE "+o+"/ws/{ws}", func(r *http.Request) (any, error) { return svc.DeleteWorkspace(r.Context(), r.PathValue("ws")) }, true)
+
+	route("GET "+o+"/collections", func(r *http.Request) (any, error) { return svc.ListCollections(r.Context(), "") }, true)
+	route("POST "+o+"/ws/{ws}/collections", func(r *http.Request) (any, error) {
+		var req openapi.CreateCollectionRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return svc.CreateCollection(r.Context(), r.PathValue("ws"), req)
+	}, true)
+	route("GET "+o+"/ws/{ws}/collections", func(r *http.Request) (any, error) {
+		return svc.ListCollections(r.Context(), r.PathValue("ws"))
+	}, true)
+	route("GET "+o+"/ws/{ws}/collections/{c}", func(r *http.Request) (any, error) {
+		return svc.GetCollection(r.Context(), r.PathValue("ws"), r.PathValue("c"))
+	}, true)
+	route("PUT "+o+"/ws/{ws}/collections/{c}", func(r *http.Request) (any, error) {
+		var req openapi.UpdateCollectionRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return svc.UpdateCollection(r.Context(), r.PathValue("ws"), r.PathValue("c"), req)
+	}, true)
+	route("DELETE "+o+"/ws/{ws}/collections/{c}", func(r *http.Request) (any, error) {
+		return svc.DeleteCollection(r.Context(), r.PathValue("ws"), r.PathValue("c"))
+	}, true)
+	route("GET "+o+"/ws/{ws}/collections/{c}/sources", func(r *http.Request) (any, error) {
+		return svc.ListSources(r.Context(), r.PathValue("ws"), r.PathValue("c"))
+	}, true)
+	route("GET "+o+"/ws/{ws}/collections/{c}/sources/{source}", func(r *http.Request) (any, error) {
+		return svc.GetSource(r.Context(), r.PathValue("ws"), r.PathValue("c"), r.PathValue("source"))
+	}, true)
+
+	route("POST "+o+"/queries", func(r *http.Request) (any, error) {
+		var req openapi.QueryRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return svc.Query(r.Context(), req)
+	}, false)
+	route("POST "+o+"/queries/validations", func(r *http.Request) (any, error) {
+		var req openapi.QueryRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return svc.ValidateQuery(r.Context(), req)
+	}, false)
+
+	l := o + "/ws/{ws}/lambdas"
+	route("POST "+l, func(r *http.Request) (any, error) {
+		var req openapi.CreateQueryLambdaRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return svc.CreateQueryLambda(r.Context(), r.PathValue("ws"), req)
+	}, true)
+	route("GET "+l, func(r *http.Request) (any, error) { return svc.ListQueryLambdas(r.Context(), r.PathValue("ws")) }, true)
+	route("GET "+o+"/lambdas", func(r *http.Request) (any, error) { return svc.ListQueryLambdas(r.Context(), "") }, true)
+	route("DELETE "+l+"/{ql}", func(r *http.Request) (any, error) {
+		return svc.DeleteQueryLambda(r.Context(), r.PathValue("ws"), r.PathValue("ql"))
+	}, true)
+	route("POST "+l+"/{ql}/versions", func(r *http.Request) (any, error) {
+		var req openapi.UpdateQueryLambdaRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return svc.UpdateQueryLambda(r.Context(), r.PathValue("ws"), r.PathValue("ql"), req)
+	}, true)
+	route("GET "+l+"/{ql}/versions", func(r *http.Request) (any, error) {
+		return svc.ListQueryLambdaVersions(r.Context(), r.PathValue("ws"), r.PathValue("ql"))
+	}, true)
+	for _, v := range []string{"/version/", "/versions/"} {
+		route("GET "+l+"/{ql}"+v+"{v}", func(r *http.Request) (any, error) {
+			return svc.GetQueryLambdaVersion(r.Context(), r.PathValue("ws"), r.PathValue("ql"), r.PathValue("v"))
+		}, true)
+		route("DELETE "+l+"/{ql}"+v+"{v}", func(r *http.Request) (any, error) {
+			return svc.DeleteQueryLambdaVersion(r.Context(), r.PathValue("ws"), r.PathValue("ql"), r.PathValue("v"))
+		}, true)
+	}
+	route("POST "+l+"/{ql}/versions/{v}", func(r *http.Request) (any, error) {
+		var req openapi.ExecuteQueryLambdaRequest
+		if err := decodeOptional(r, &req); err != nil {
+			return nil, err
+		}
+		return svc.ExecuteQueryLambda(r.Context(), r.PathValue("ws"), r.PathValue("ql"), r.PathValue("v"), "", req)
+	}, false)
+	route("POST "+l+"/{ql}/tags", func(r *http.Request) (any, error) {
+		var req openapi.CreateQueryLambdaTagRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return svc.CreateQueryLambdaTag(r.Context(), r.PathValue("ws"), r.PathValue("ql"), req)
+	}, true)
+	route("GET "+l+"/{ql}/tags", func(r *http.Request) (any, error) {
+		return svc.ListQueryLambdaTags(r.Context(), r.PathValue("ws"), r.PathValue("ql"))
+	}, true)
+	route("GET "+l+"/{ql}/tags/{tag}", func(r *http.Request) (any, error) {
+		return svc.GetQueryLambdaTag(r.Context(), r.PathValue("ws"), r.PathValue("ql"), r.PathValue("tag"))
+	}, true)
+	route("DELETE "+l+"/{ql}/tags/{tag}", func(r *http.Request) (any, error) {
+		return svc.DeleteQueryLambdaTag(r.Context(), r.PathValue("ws"), r.PathValue("ql"), r.PathValue("tag"))
+	}, true)
+	route("POST "+l+"/{ql}/tags/{tag}", func(r *http.Request) (any, error) {
+		var req openapi.ExecuteQueryLambdaRequest
+		if err := decodeOptional(r, &req); err != nil {
+			return nil, err
+		}
+		return svc.ExecuteQueryLambda(r.Context(), r.PathValue("ws"), r.PathValue("ql"), "", r.PathValue("tag"), req)
+	}, false)
+
+	mux.Handle("/", h.authed(func(r *http.Request) (any, error) {
+		return nil, Errorf(NotFound, "no route for %s %s", r.Method, r.URL.Path)
+	}, true))
+	return mux
+}
+
+type handler struct {
+	svc  Service
+	keys [][]byte
+	log  *slog.Logger
+}
+
+// authorized compares the key with every configured key in constant time.
+func (h *handler) authorized(r *http.Request) bool {
+	scheme, key, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "apikey") {
+		return false
+	}
+	key = strings.TrimSpace(key)
+	match := 0
+	for _, k := range h.keys {
+		match |= subtle.ConstantTimeCompare([]byte(key), k)
+	}
+	return match == 1 && key != ""
+}
+
+func (h *handler) authed(fn func(r *http.Request) (any, error), envelope bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !h.authorized(r) {
+			writeError(w, Errorf(AuthException, "authentication failed"))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodyBytes)
+		out, err := fn(r)
+		if err != nil {
+			var ae *Error
+			if !errors.As(err, &ae) {
+				h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+				ae = Errorf(InternalError, "internal error")
+			}
+			writeError(w, ae)
+			return
+		}
+		if envelope {
+			out = map[string]any{"data": out}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+func decode(r *http.Request, v any) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return Errorf(InvalidInput, "request body: %v", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return Errorf(InvalidInput, "request body: %v", err)
+	}
+	return nil
+}
+
+func decodeOptional(r *http.Request, v any) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return Errorf(InvalidInput, "request body: %v", err)
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return Errorf(InvalidInput, "request body: %v", err)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *Error) {
+	status, ok := statusOf[e.Type]
+	if !ok {
+		status = http.StatusBadRequest
+	}
+	m := openapi.ErrorModel{Type: &e.Type, Message: &e.Message}
+	writeJSON(w, status, m)
+}

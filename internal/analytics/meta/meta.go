@@ -1,0 +1,213 @@
+// Package meta keeps the server's metadata (integrations, workspaces,
+// collections, query lambdas) in one JSON file, replaced atomically on every
+// change, so a restart finds everything as it was.
+package meta
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Integration holds a Kinesis integration's credentials (the file is 0600).
+type Integration struct {
+	Name            string `json:"name"`
+	Description     string `json:"description,omitempty"`
+	CreatedAt       string `json:"created_at"`
+	CreatedBy       string `json:"created_by"`
+	AccessKeyID     string `json:"access_key_id,omitempty"`
+	SecretAccessKey string `json:"secret_access_key,omitempty"`
+	RoleARN         string `json:"role_arn,omitempty"`
+	ExternalID      string `json:"external_id,omitempty"`
+}
+
+// Workspace groups collections and lambdas.
+type Workspace struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	CreatedAt   string `json:"created_at"`
+	CreatedBy   string `json:"created_by"`
+}
+
+// EventTime is a collection's event_time_info.
+type EventTime struct {
+	Field    string `json:"field"`
+	Format   string `json:"format,omitempty"`
+	TimeZone string `json:"time_zone,omitempty"`
+}
+
+// Source is a collection's Kinesis source.
+type Source struct {
+	ID                string `json:"id"`
+	IntegrationName   string `json:"integration_name"`
+	StreamName        string `json:"stream_name"`
+	Region            string `json:"region"`
+	OffsetResetPolicy string `json:"offset_reset_policy"`
+}
+
+// Collection is a collection's definition; its data is the store table Table.
+type Collection struct {
+	Workspace     string     `json:"workspace"`
+	Name          string     `json:"name"`
+	Description   string     `json:"description,omitempty"`
+	CreatedAt     string     `json:"created_at"`
+	CreatedBy     string     `json:"created_by"`
+	Table         string     `json:"table"`
+	RetentionSecs int64      `json:"retention_secs,omitempty"`
+	EventTime     *EventTime `json:"event_time,omitempty"`
+	Transform     string     `json:"transform,omitempty"`
+	Sources       []Source   `json:"sources,omitempty"`
+}
+
+// Key is the map key of a collection or lambda.
+func Key(workspace, name string) string { return workspace + "\x00" + name }
+
+// Param is a typed default parameter.
+type Param struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// LambdaVersion is one immutable version of a query lambda.
+type LambdaVersion struct {
+	Version       string  `json:"version"`
+	SQL           string  `json:"sql"`
+	DefaultParams []Param `json:"default_params,omitempty"`
+	Description   string  `json:"description,omitempty"`
+	CreatedAt     string  `json:"created_at"`
+	CreatedBy     string  `json:"created_by"`
+}
+
+// Lambda is a named, versioned saved query.
+type Lambda struct {
+	Workspace   string            `json:"workspace"`
+	Name        string            `json:"name"`
+	Versions    []LambdaVersion   `json:"versions"`
+	Tags        map[string]string `json:"tags,omitempty"` // tag -> version
+	LastUpdated string            `json:"last_updated"`
+}
+
+// State is everything the file holds.
+type State struct {
+	Integrations map[string]*Integration `json:"integrations"`
+	Workspaces   map[string]*Workspace   `json:"workspaces"`
+	Collections  map[string]*Collection  `json:"collections"`
+	Lambdas      map[string]*Lambda      `json:"lambdas"`
+	NextTable    int                     `json:"next_table"`
+}
+
+// Store is the metadata file and its in-memory copy.
+type Store struct {
+	path string
+
+	mu sync.RWMutex
+	st State
+}
+
+// Open loads path, or starts empty when it does not exist.
+func Open(path string) (*Store, error) {
+	s := &Store{path: path}
+	b, err := os.ReadFile(path)
+	switch {
+	case os.IsNotExist(err):
+	case err != nil:
+		return nil, err
+	default:
+		if err := json.Unmarshal(b, &s.st); err != nil {
+			return nil, fmt.Errorf("metadata %s: %w", path, err)
+		}
+	}
+	s.st.init()
+	return s, nil
+}
+
+func (st *State) init() {
+	if st.Integrations == nil {
+		st.Integrations = map[string]*Integration{}
+	}
+	if st.Workspaces == nil {
+		st.Workspaces = map[string]*Workspace{}
+	}
+	if st.Collections == nil {
+		st.Collections = map[string]*Collection{}
+	}
+	if st.Lambdas == nil {
+		st.Lambdas = map[string]*Lambda{}
+	}
+}
+
+// View reads the state; fn must not keep references past its return.
+func (s *Store) View(fn func(st *State)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fn(&s.st)
+}
+
+// Update changes the state and persists it; if fn or the write fails the
+// state is left as it was.
+func (s *Store) Update(fn func(st *State) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before, err := json.Marshal(&s.st)
+	if err != nil {
+		return err
+	}
+	restore := func() {
+		var st State
+		_ = json.Unmarshal(before, &st)
+		st.init()
+		s.st = st
+	}
+	if err := fn(&s.st); err != nil {
+		restore()
+		return err
+	}
+	if err := s.write(); err != nil {
+		restore()
+		return err
+	}
+	return nil
+}
+
+func (s *Store) write() error {
+	if s.path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(&s.st, "", " ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(s.path)
+	f, err := os.CreateTemp(dir, ".meta-*.json")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
