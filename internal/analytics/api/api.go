@@ -290,6 +290,7 @@ func (h *handler) authed(fn func(r *http.Request) (any, error), envelope bool) h
 			writeError(w, ae)
 			return
 		}
+		out = withReadOnlyFields(out)
 		if envelope {
 			out = map[string]any{"data": out}
 		}
@@ -335,4 +336,51 @@ func writeError(w http.ResponseWriter, e *Error) {
 	}
 	m := openapi.ErrorModel{Type: &e.Type, Message: &e.Message}
 	writeJSON(w, status, m)
+}
+
+// withReadOnlyFields puts back what the generated models leave out when they
+// marshal: a source's id is readOnly in the spec, so Source.MarshalJSON skips
+// it, yet clients read it from responses.
+func withReadOnlyFields(v any) any {
+	switch x := v.(type) {
+	case openapi.Source:
+		return sourceMap(x)
+	case []openapi.Source:
+		out := make([]any, len(x))
+		for i, s := range x {
+			out[i] = sourceMap(s)
+		}
+		return out
+	case openapi.Collection:
+		return collectionMap(x)
+	case []openapi.Collection:
+		out := make([]any, len(x))
+		for i, c := range x {
+			out[i] = collectionMap(c)
+		}
+		return out
+	}
+	return v
+}
+
+func sourceMap(s openapi.Source) any {
+	m, err := s.ToMap()
+	if err != nil {
+		return s
+	}
+	if s.Id != nil {
+		m["id"] = *s.Id
+	}
+	return m
+}
+
+func collectionMap(c openapi.Collection) any {
+	m, err := c.ToMap()
+	if err != nil {
+		return c
+	}
+	if c.Sources != nil {
+		m["sources"] = withReadOnlyFields(c.Sources)
+	}
+	return m
 }
