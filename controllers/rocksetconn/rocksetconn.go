@@ -79,6 +79,10 @@ func (e *MissingSecretError) Error() string {
 	return fmt.Sprintf("Secret %s not found", e.Secret)
 }
 
+// ErrNotConfigured says that neither the pipeline nor the operator names a
+// Rockset API server or key: a configuration error, not a transient one.
+var ErrNotConfigured = errors.New("rockset connection not configured")
+
 // IsMissingSecret reports whether err (or an error it wraps) is a MissingSecretError.
 func IsMissingSecret(err error) bool {
 	var m *MissingSecretError
@@ -94,7 +98,7 @@ func Resolve(ctx context.Context, c client.Reader, p *v1alpha1.TwitterPipeline, 
 		conn.APIServer = d.APIServer
 	}
 	if conn.APIServer == "" {
-		return Connection{}, errors.New("no Rockset API server: set spec.rockset.apiServer or the operator's --rockset-api-server")
+		return Connection{}, fmt.Errorf("%w: no Rockset API server: set spec.rockset.apiServer or the operator's --rockset-api-server", ErrNotConfigured)
 	}
 
 	var ref types.NamespacedName
@@ -105,7 +109,7 @@ func Resolve(ctx context.Context, c client.Reader, p *v1alpha1.TwitterPipeline, 
 		conn.PodSecret = *r
 	} else {
 		if d.APIKeySecret.Name == "" {
-			return Connection{}, errors.New("no Rockset API key: set spec.rockset.apiKeySecretRef or the operator's --rockset-api-key-secret")
+			return Connection{}, fmt.Errorf("%w: no Rockset API key: set spec.rockset.apiKeySecretRef or the operator's --rockset-api-key-secret", ErrNotConfigured)
 		}
 		ref = d.APIKeySecret
 		key = d.APIKeySecretKey

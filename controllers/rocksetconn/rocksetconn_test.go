@@ -53,6 +53,8 @@ func TestResolve(t *testing.T) {
 		wantMissing bool
 		// wantErr is a substring of the error; empty means success.
 		wantErr string
+		// wantNotConfigured says the error must wrap ErrNotConfigured.
+		wantNotConfigured bool
 	}{
 		{
 			name:     "operator defaults: key from the operator Secret, pods use the owned copy",
@@ -118,17 +120,19 @@ func TestResolve(t *testing.T) {
 			wantErr:     "has no key",
 		},
 		{
-			name:     "no server anywhere",
-			p:        pipeline("team", "demo"),
-			defaults: Defaults{APIKeySecret: defaults.APIKeySecret, APIKeySecretKey: "apikey"},
-			objects:  []*corev1.Secret{operatorKey},
-			wantErr:  "no Rockset API server",
+			name:              "no server anywhere",
+			p:                 pipeline("team", "demo"),
+			defaults:          Defaults{APIKeySecret: defaults.APIKeySecret, APIKeySecretKey: "apikey"},
+			objects:           []*corev1.Secret{operatorKey},
+			wantErr:           "no Rockset API server",
+			wantNotConfigured: true,
 		},
 		{
-			name:     "no key configured anywhere",
-			p:        pipeline("team", "demo"),
-			defaults: Defaults{APIServer: defaults.APIServer},
-			wantErr:  "no Rockset API key",
+			name:              "no key configured anywhere",
+			p:                 pipeline("team", "demo"),
+			defaults:          Defaults{APIServer: defaults.APIServer},
+			wantErr:           "no Rockset API key",
+			wantNotConfigured: true,
 		},
 		{
 			name: "empty default key name means apikey",
@@ -163,6 +167,9 @@ func TestResolve(t *testing.T) {
 				}
 				if !strings.Contains(err.Error(), tc.wantErr) {
 					t.Errorf("error %q does not contain %q", err, tc.wantErr)
+				}
+				if errors.Is(err, ErrNotConfigured) != tc.wantNotConfigured {
+					t.Errorf("errors.Is(%v, ErrNotConfigured) = %v, want %v", err, !tc.wantNotConfigured, tc.wantNotConfigured)
 				}
 				if IsMissingSecret(err) != tc.wantMissing {
 					t.Errorf("IsMissingSecret(%v) = %v, want %v", err, !tc.wantMissing, tc.wantMissing)
