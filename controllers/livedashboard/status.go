@@ -1,0 +1,125 @@
+package livedashboard
+
+import (
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/controllers/status"
+	"github.com/streamdash/streamdash/internal/panels"
+)
+
+// Defaults the CRD also sets; repeated here for objects created without them.
+const (
+	defaultWindow          = time.Hour
+	defaultRefreshInterval = 30 * time.Second
+	minRefreshInterval     = 10 * time.Second
+	defaultTopN            = 8
+	maxTopN                = 20
+)
+
+// Condition reasons this controller sets.
+const (
+	ReasonPipelineNotFound   = "PipelineNotFound"
+	ReasonPipelineNotReady   = "PipelineNotReady"
+	ReasonAPIKeyMissing      = "APIKeySecretMissing"
+	ReasonDeploymentNotReady = "DeploymentNotAvailable"
+	ReasonQueriesSucceeded   = "QueriesSucceeded"
+	ReasonQueriesPending     = "QueriesPending"
+	ReasonDashboardReady     = "DashboardReady"
+)
+
+func refreshInterval(d *v1alpha1.LiveDashboard) time.Duration {
+	i := d.Spec.RefreshInterval.Duration
+	if i <= 0 {
+		return defaultRefreshInterval
+	}
+	return max(i, minRefreshInterval)
+}
+
+func topN(d *v1alpha1.LiveDashboard) int32 {
+	n := d.Spec.TopN
+	if n <= 0 {
+		return defaultTopN
+	}
+	return min(n, maxTopN)
+}
+
+func view(d *v1alpha1.LiveDashboard) panels.View {
+	w := d.Spec.Window.Duration
+	if w <= 0 {
+		w = defaultWindow
+	}
+	return panels.View{Hashtag: panels.NormalizeHashtag(d.Spec.Hashtag), Window: w, TopN: int(topN(d))}
+}
+
+// attempt is the last refresh this controller ran for a dashboard: when, and
+// for which generation. It is kept in memory as well as in status so that a
+// reconcile reading a cache that has not yet seen the last status write does
+// not refresh (and write) a second time in the same interval.
+type attempt struct {
+	at         time.Time
+	generation int64
+	uid        types.UID
+}
+
+// nextRefresh decides whether the queries are due now and, if not, how long
+// until they are. A spec change (new generation) makes them due at once.
+func nextRefresh(last attempt, generation int64, interval time.Duration, now time.Time) (due bool, wait time.Duration) {
+	if last.at.IsZero() || last.generation != generation {
+		return true, interval
+	}
+	next := last.at.Add(interval)
+	if !now.Before(next) {
+		return true, interval
+	}
+	return false, next.Sub(now)
+}
+
+// lastAttempt is the later of the remembered attempt and status.lastRefreshTime.
+func lastAttempt(mem attempt, d *v1alpha1.LiveDashboard) attempt {
+	if t := d.Status.LastRefreshTime; t != nil && t.After(mem.at) {
+		return attempt{at: t.Time, generation: d.Status.ObservedGeneration, uid: d.UID}
+	}
+	return mem
+}
+
+// applySummary writes a successful refresh into status. Lists are bounded
+// by topN and carry no tweet text; the Tweets view clears the Hashtag view's
+// lists and the other way round, so a changed spec leaves no stale rows.
+func applySummary(st *v1alpha1.LiveDashboardStatus, s panels.Summary, n int32, now time.Time) {
+	st.TopHashtags = hashtagCounts(s.TopHashtags, n)
+	st.RelatedHashtags = hashtagCounts(s.RelatedHashtags, n)
+	st.Influencers = nil
+	for _, i := range s.Influencers[:min(len(s.Influencers), int(n))] {
+		st.Influencers = append(st.Influencers, v1alpha1.Influencer{ScreenName: i.ScreenName, FollowersCount: i.Followers})
+	}
+	st.TweetsLastMinute = s.TweetsLastMinute
+	st.TweetsPerMinute = s.TweetsPerMinute
+	st.QueryLatencyMillis = s.Latency.Milliseconds()
+	t := metav1.NewTime(now.UTC().Truncate(time.Second))
+	st.LastRefreshTime = &t
+}
+
+func hashtagCounts(in []panels.HashtagCount, n int32) []v1alpha1.HashtagCount {
+	var out []v1alpha1.HashtagCount
+	for _, h := range in[:min(len(in), int(n))] {
+		out = append(out, v1alpha1.HashtagCount{Hashtag: h.Hashtag, TweetCount: h.Tweets})
+	}
+	return out
+}
+
+// queriesFailed is QueriesHealthy=False for err. The message names the
+// reason and how old the kept results are, never the server's text (which
+// can quote SQL).
+func queriesFailed(err error, last *metav1.Time) metav1.Condition {
+	reason := panels.Reason(err)
+	msg := fmt.Sprintf("the view's queries failed (%s)", reason)
+	if last != nil {
+		msg += "; results are from " + last.UTC().Format(time.RFC3339)
+	}
+	return status.False(v1alpha1.ConditionQueriesHealthy, reason, msg)
+}
