@@ -293,7 +293,8 @@ func (p *pod) update(container string, f func(*containerState)) {
 	s := p.containers[container]
 	before := *s
 	f(s)
-	changed := before.ready != s.ready || before.running != s.running || before.restarts != s.restarts || before.reason != s.reason
+	changed := before.ready != s.ready || before.running != s.running || before.restarts != s.restarts ||
+		before.reason != s.reason || before.message != s.message
 	p.mu.Unlock()
 	if changed {
 		p.k.notify(p.deploy)
