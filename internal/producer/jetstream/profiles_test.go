@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"github.com/streamdash/streamdash/internal/producer/jetstream/jetstreamtest"
 	"github.com/streamdash/streamdash/internal/tweet"
 )
 
@@ -159,10 +159,8 @@ func TestDocumentsCarryCachedProfiles(t *testing.T) {
 	p.Lookup("did:plc:user5")
 	waitFor(t, "profile", func() bool { _, ok := p.Lookup("did:plc:user5"); return ok })
 
-	evs := []event{postEvent(10, "did:plc:user5", "a", "hi", "en"), postEvent(11, "did:plc:user6", "b", "yo", "en")}
-	srv := httptest.NewServer(&fakeJetstream{events: evs})
-	defer srv.Close()
-	c, _ := New(Config{URL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/subscribe", Profiles: p})
+	evs := []jetstreamtest.Event{jetstreamtest.PostEvent(10, "did:plc:user5", "a", "hi", "en"), jetstreamtest.PostEvent(11, "did:plc:user6", "b", "yo", "en")}
+	c, _ := New(Config{URL: jetstreamtest.Start(t, &jetstreamtest.Server{Events: evs}), Profiles: p})
 	sink := &recordingSink{}
 	cctx, ccancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -21,7 +21,9 @@ func (s *recordingSink) Emit(_ context.Context, d tweet.Document) error {
 	s.docs = append(s.docs, d)
 	return nil
 }
-func (s *recordingSink) Malformed(err error) { s.malformed = append(s.malformed, tweet.MalformedReason(err)) }
+func (s *recordingSink) Malformed(err error) {
+	s.malformed = append(s.malformed, tweet.MalformedReason(err))
+}
 
 func ids(docs []tweet.Document) []string {
 	var out []string

@@ -1,4 +1,4 @@
-package xstream
+package xstream_test
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"reflect"
 	"sort"
 	"strconv"
@@ -15,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamdash/streamdash/internal/producer/xstream"
+	"github.com/streamdash/streamdash/internal/producer/xstream/xstreamtest"
 	"github.com/streamdash/streamdash/internal/tweet"
 )
 
@@ -72,63 +73,63 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestPlanRules(t *testing.T) {
 	tests := []struct {
 		name    string
-		wanted  []Rule
-		present []PresentRule
+		wanted  []xstream.Rule
+		present []xstream.PresentRule
 		prefix  string
-		wantAdd []Rule
+		wantAdd []xstream.Rule
 		wantDel []string
 	}{
 		{
 			name:    "empty account: add everything",
-			wanted:  []Rule{{"music", "p/m"}, {"news", "p/n"}},
+			wanted:  []xstream.Rule{{"music", "p/m"}, {"news", "p/n"}},
 			prefix:  "p/",
-			wantAdd: []Rule{{"music", "p/m"}, {"news", "p/n"}},
+			wantAdd: []xstream.Rule{{"music", "p/m"}, {"news", "p/n"}},
 		},
 		{
 			name:    "in sync: nothing to do",
-			wanted:  []Rule{{"music", "p/m"}},
-			present: []PresentRule{{"1", "music", "p/m"}},
+			wanted:  []xstream.Rule{{"music", "p/m"}},
+			present: []xstream.PresentRule{{"1", "music", "p/m"}},
 			prefix:  "p/",
 		},
 		{
 			name:    "stale owned rule deleted, foreign rule kept",
-			wanted:  []Rule{{"music", "p/m"}},
-			present: []PresentRule{{"1", "music", "p/m"}, {"2", "dogs", "p/d"}, {"3", "cats", "other"}},
+			wanted:  []xstream.Rule{{"music", "p/m"}},
+			present: []xstream.PresentRule{{"1", "music", "p/m"}, {"2", "dogs", "p/d"}, {"3", "cats", "other"}},
 			prefix:  "p/",
 			wantDel: []string{"2"},
 		},
 		{
 			name:    "changed tag: delete the old, add the new",
-			wanted:  []Rule{{"music", "p/tunes"}},
-			present: []PresentRule{{"1", "music", "p/m"}},
+			wanted:  []xstream.Rule{{"music", "p/tunes"}},
+			present: []xstream.PresentRule{{"1", "music", "p/m"}},
 			prefix:  "p/",
-			wantAdd: []Rule{{"music", "p/tunes"}},
+			wantAdd: []xstream.Rule{{"music", "p/tunes"}},
 			wantDel: []string{"1"},
 		},
 		{
 			name:    "duplicate owned copies: keep one",
-			wanted:  []Rule{{"music", "p/m"}},
-			present: []PresentRule{{"1", "music", "p/m"}, {"2", "music", "p/m"}},
+			wanted:  []xstream.Rule{{"music", "p/m"}},
+			present: []xstream.PresentRule{{"1", "music", "p/m"}, {"2", "music", "p/m"}},
 			prefix:  "p/",
 			wantDel: []string{"2"},
 		},
 		{
 			name:    "empty prefix never deletes",
 			wanted:  nil,
-			present: []PresentRule{{"1", "music", "m"}},
+			present: []xstream.PresentRule{{"1", "music", "m"}},
 			prefix:  "",
 		},
 		{
 			name:    "another pipeline's prefix is not ours",
 			wanted:  nil,
-			present: []PresentRule{{"1", "music", "p2/m"}, {"2", "news", "p/n"}},
+			present: []xstream.PresentRule{{"1", "music", "p2/m"}, {"2", "news", "p/n"}},
 			prefix:  "p/",
 			wantDel: []string{"2"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			add, del := PlanRules(tc.wanted, tc.present, tc.prefix)
+			add, del := xstream.PlanRules(tc.wanted, tc.present, tc.prefix)
 			if !reflect.DeepEqual(add, tc.wantAdd) || !reflect.DeepEqual(del, tc.wantDel) {
 				t.Errorf("add %v del %v; want add %v del %v", add, del, tc.wantAdd, tc.wantDel)
 			}
@@ -137,15 +138,15 @@ func TestPlanRules(t *testing.T) {
 }
 
 func TestSyncRules(t *testing.T) {
-	f, srv := newFakeX(t, testToken)
-	f.rules = []PresentRule{
+	f, srv := xstreamtest.Start(t, testToken)
+	f.Rules = []xstream.PresentRule{
 		{ID: "1", Value: "cats", Tag: "someone-else"},
 		{ID: "2", Value: "dogs", Tag: "sd-a/dogs"},
 		{ID: "3", Value: "music has:hashtags", Tag: "sd-a/music"},
 		{ID: "4", Value: "weather", Tag: "sd-b/weather"},
 	}
-	wanted := []Rule{{Value: "music has:hashtags", Tag: "music"}, {Value: "news lang:en", Tag: "sd-a/news"}}
-	c, err := New(Config{Endpoint: srv.URL, BearerToken: testToken, Rules: wanted, TagPrefix: "sd-a/"})
+	wanted := []xstream.Rule{{Value: "music has:hashtags", Tag: "music"}, {Value: "news lang:en", Tag: "sd-a/news"}}
+	c, err := xstream.New(xstream.Config{Endpoint: srv.URL, BearerToken: testToken, Rules: wanted, TagPrefix: "sd-a/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,22 +172,22 @@ func TestSyncRules(t *testing.T) {
 	}
 
 	// A second sync finds nothing to change and sends nothing.
-	before := f.rulePOST
+	before := f.RulePOSTs()
 	added, deleted, err = c.SyncRules(context.Background())
-	if err != nil || added != 0 || deleted != 0 || f.rulePOST != before {
-		t.Errorf("second sync: added %d deleted %d err %v posts %d", added, deleted, err, f.rulePOST-before)
+	if err != nil || added != 0 || deleted != 0 || f.RulePOSTs() != before {
+		t.Errorf("second sync: added %d deleted %d err %v posts %d", added, deleted, err, f.RulePOSTs()-before)
 	}
 
 	// X refuses an invalid rule: a RuleError, which Run does not retry.
-	bad, _ := New(Config{Endpoint: srv.URL, BearerToken: testToken, Rules: []Rule{{Value: "INVALID(x)"}}, TagPrefix: "sd-a/"})
+	bad, _ := xstream.New(xstream.Config{Endpoint: srv.URL, BearerToken: testToken, Rules: []xstream.Rule{{Value: "INVALID(x)"}}, TagPrefix: "sd-a/"})
 	err = bad.Run(context.Background(), &recordingSink{})
-	var re *RuleError
+	var re *xstream.RuleError
 	if !errors.As(err, &re) {
 		t.Fatalf("Run with an invalid rule: %v, want RuleError", err)
 	}
 
 	// A wrong token is an HTTP error, and the token is not in it.
-	wrong, _ := New(Config{Endpoint: srv.URL, BearerToken: "wrong-token"})
+	wrong, _ := xstream.New(xstream.Config{Endpoint: srv.URL, BearerToken: "wrong-token"})
 	_, _, err = wrong.SyncRules(context.Background())
 	if err == nil || strings.Contains(err.Error(), "wrong-token") {
 		t.Errorf("wrong token: %v", err)
@@ -194,7 +195,7 @@ func TestSyncRules(t *testing.T) {
 }
 
 func TestBackoffGuidance(t *testing.T) {
-	b := DefaultBackoff()
+	b := xstream.DefaultBackoff()
 	tests := []struct {
 		name string
 		f    func(int) time.Duration
@@ -227,25 +228,25 @@ func TestBackoffGuidance(t *testing.T) {
 // TestStreamReconnectSchedule drives a client through every failure kind
 // with X's real timings; Wait records the schedule instead of sleeping.
 func TestStreamReconnectSchedule(t *testing.T) {
-	f, srv := newFakeX(t, testToken)
+	f, srv := xstreamtest.Start(t, testToken)
 	reset := time.Now().Add(100 * time.Second).Unix()
-	f.scripts = []func(http.ResponseWriter, *http.Request){
-		hangup, // network
-		hangup, // network
-		status(503, nil, `{"title":"Service Unavailable","detail":"busy","type":"about:blank","status":503}`),
-		status(503, nil, `{"title":"Service Unavailable","detail":"busy","type":"about:blank","status":503}`),
-		status(429, map[string]string{"x-rate-limit-remaining": "0", "x-rate-limit-reset": strconv.FormatInt(reset, 10)}, `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`),
-		status(429, nil, `{"title":"ConnectionException","detail":"This stream is currently at the maximum allowed connection limit.","connection_issue":"TooManyConnections","type":"https://api.twitter.com/2/problems/streaming-connection"}`),
-		streamLines([]string{post(1, "music"), post(2), `{"data":`, "{\"data\":{\"id\":\"9\",\"text\":\"\xff\"}}", post(3, "Music", "news")}, "close"),
-		hangup,
-		streamLines([]string{post(4), operationalDisconnect, post(99)}, "hang"),
-		streamLines([]string{post(5), `{"errors":[{"title":"Something","detail":"not a disconnect"}]}`, post(6)}, "hang"),
+	f.Scripts = []xstreamtest.Script{
+		xstreamtest.Hangup, // network
+		xstreamtest.Hangup, // network
+		xstreamtest.Status(503, nil, `{"title":"Service Unavailable","detail":"busy","type":"about:blank","status":503}`),
+		xstreamtest.Status(503, nil, `{"title":"Service Unavailable","detail":"busy","type":"about:blank","status":503}`),
+		xstreamtest.Status(429, map[string]string{"x-rate-limit-remaining": "0", "x-rate-limit-reset": strconv.FormatInt(reset, 10)}, `{"errors":[{"code":88,"message":"Rate limit exceeded"}]}`),
+		xstreamtest.Status(429, nil, `{"title":"ConnectionException","detail":"This stream is currently at the maximum allowed connection limit.","connection_issue":"TooManyConnections","type":"https://api.twitter.com/2/problems/streaming-connection"}`),
+		xstreamtest.Lines([]string{xstreamtest.Post(1, "music"), xstreamtest.Post(2), `{"data":`, "{\"data\":{\"id\":\"9\",\"text\":\"\xff\"}}", xstreamtest.Post(3, "Music", "news")}, "close"),
+		xstreamtest.Hangup,
+		xstreamtest.Lines([]string{xstreamtest.Post(4), xstreamtest.OperationalDisconnect, xstreamtest.Post(99)}, "hang"),
+		xstreamtest.Lines([]string{xstreamtest.Post(5), `{"errors":[{"title":"Something","detail":"not a disconnect"}]}`, xstreamtest.Post(6)}, "hang"),
 	}
 	var mu sync.Mutex
 	var waits []time.Duration
 	var logs bytes.Buffer
-	c, err := New(Config{
-		Endpoint: srv.URL, BearerToken: testToken, TagPrefix: "sd-a/", Rules: []Rule{{Value: "music"}},
+	c, err := xstream.New(xstream.Config{
+		Endpoint: srv.URL, BearerToken: testToken, TagPrefix: "sd-a/", Rules: []xstream.Rule{{Value: "music"}},
 		Log: slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil)),
 		Wait: func(ctx context.Context, d time.Duration) error {
 			mu.Lock()
@@ -305,9 +306,9 @@ func TestStreamReconnectSchedule(t *testing.T) {
 			t.Errorf("wait %d = %s, want %s (all: %v)", i, got[i], want[i], got)
 		}
 	}
-	for _, q := range f.queries {
-		if q != StreamQuery {
-			t.Errorf("stream query %q, want %q", q, StreamQuery)
+	for _, q := range f.Queries() {
+		if q != xstream.StreamQuery {
+			t.Errorf("stream query %q, want %q", q, xstream.StreamQuery)
 		}
 	}
 	if strings.Contains(logs.String(), testToken) {
@@ -332,14 +333,14 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 // TestIdleTimeout: a connection silent for the idle timeout is dead, but
 // keep-alives keep a quiet one open.
 func TestIdleTimeout(t *testing.T) {
-	f, srv := newFakeX(t, testToken)
-	f.scripts = []func(http.ResponseWriter, *http.Request){
-		streamLines([]string{post(1)}, "silent"),
-		streamLines([]string{post(2)}, "hang"),
+	f, srv := xstreamtest.Start(t, testToken)
+	f.Scripts = []xstreamtest.Script{
+		xstreamtest.Lines([]string{xstreamtest.Post(1)}, "silent"),
+		xstreamtest.Lines([]string{xstreamtest.Post(2)}, "hang"),
 	}
-	b := DefaultBackoff()
+	b := xstream.DefaultBackoff()
 	b.IdleTimeout = 200 * time.Millisecond
-	c, err := New(Config{Endpoint: srv.URL, BearerToken: testToken, Backoff: b})
+	c, err := xstream.New(xstream.Config{Endpoint: srv.URL, BearerToken: testToken, Backoff: b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,12 +367,12 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestOversizedLineSkipped(t *testing.T) {
-	f, srv := newFakeX(t, testToken)
+	f, srv := xstreamtest.Start(t, testToken)
 	huge := `{"data":{"id":"7","text":"` + strings.Repeat("x", tweet.MaxMessageBytes) + `"}}`
-	f.scripts = []func(http.ResponseWriter, *http.Request){
-		streamLines([]string{post(1), huge, post(2)}, "hang"),
+	f.Scripts = []xstreamtest.Script{
+		xstreamtest.Lines([]string{xstreamtest.Post(1), huge, xstreamtest.Post(2)}, "hang"),
 	}
-	c, _ := New(Config{Endpoint: srv.URL, BearerToken: testToken})
+	c, _ := xstream.New(xstream.Config{Endpoint: srv.URL, BearerToken: testToken})
 	ctx, cancel := context.WithCancel(context.Background())
 	sink := &recordingSink{}
 	done := make(chan error, 1)

@@ -1,4 +1,8 @@
-package xstream
+// Package xstreamtest is a local server that speaks the X API v2
+// filtered-stream wire format (rules endpoints, keep-alives, scripted
+// disconnects, 429s with rate-limit headers, problem messages), for tests of
+// anything that reads the stream.
+package xstreamtest
 
 import (
 	"bufio"
@@ -10,27 +14,36 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/streamdash/streamdash/internal/producer/xstream"
 	"time"
 )
 
-// fakeX speaks the filtered-stream wire format: rules endpoints with X's
+// Script is what the server does on one stream connection.
+type Script func(w http.ResponseWriter, r *http.Request)
+
+// Server speaks the filtered-stream wire format: rules endpoints with X's
 // answers (summaries, DuplicateRule, invalid rules), and a stream endpoint
-// whose successive connections follow a script.
-type fakeX struct {
-	t     *testing.T
+// whose successive connections follow Scripts (then Lines(nil, "hang")).
+type Server struct {
 	token string
 
-	mu       sync.Mutex
-	rules    []PresentRule
+	mu sync.Mutex
+	// Rules are the account's rules.
+	Rules []xstream.PresentRule
+	// Scripts are played one per stream connection.
+	Scripts  []Script
 	nextID   int
-	scripts  []func(w http.ResponseWriter, r *http.Request)
 	conns    int
 	queries  []string
 	rulePOST int
 }
 
-func newFakeX(t *testing.T, token string) (*fakeX, *httptest.Server) {
-	f := &fakeX{t: t, token: token, nextID: 1000}
+// Start serves until the test ends. Keep-alives are off so that each
+// request has its own connection: Go's transport silently retries a GET
+// whose reused connection is hung up, which would hide scripted errors.
+func Start(t testing.TB, token string, scripts ...Script) (*Server, *httptest.Server) {
+	f := &Server{token: token, nextID: 1000, Scripts: scripts}
 	srv := httptest.NewUnstartedServer(f)
 	// One request per connection: Go's transport silently retries a GET
 	// whose reused connection is hung up, which would hide scripted
@@ -47,7 +60,7 @@ func problem(w http.ResponseWriter, status int, title, detail string) {
 	fmt.Fprintf(w, `{"title":%q,"detail":%q,"type":"about:blank","status":%d}`, title, detail, status)
 }
 
-func (f *fakeX) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (f *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-rate-limit-limit", "50")
 	w.Header().Set("x-rate-limit-remaining", "49")
 	w.Header().Set("x-rate-limit-reset", strconv.FormatInt(time.Now().Add(15*time.Minute).Unix(), 10))
@@ -63,13 +76,13 @@ func (f *fakeX) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.queries = append(f.queries, r.URL.RawQuery)
 		i := f.conns
 		f.conns++
-		var script func(http.ResponseWriter, *http.Request)
-		if i < len(f.scripts) {
-			script = f.scripts[i]
+		var script Script
+		if i < len(f.Scripts) {
+			script = f.Scripts[i]
 		}
 		f.mu.Unlock()
 		if script == nil {
-			script = streamLines(nil, "hang")
+			script = Lines(nil, "hang")
 		}
 		script(w, r)
 	default:
@@ -77,22 +90,22 @@ func (f *fakeX) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeX) serveRules(w http.ResponseWriter, r *http.Request) {
+func (f *Server) serveRules(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	sent := time.Now().UTC().Format(time.RFC3339Nano)
 	if r.Method == http.MethodGet {
-		resp := map[string]any{"meta": map[string]any{"sent": sent, "result_count": len(f.rules)}}
-		if len(f.rules) > 0 {
-			resp["data"] = f.rules
+		resp := map[string]any{"meta": map[string]any{"sent": sent, "result_count": len(f.Rules)}}
+		if len(f.Rules) > 0 {
+			resp["data"] = f.Rules
 		}
 		json.NewEncoder(w).Encode(resp)
 		return
 	}
 	f.rulePOST++
 	var body struct {
-		Add    []Rule `json:"add"`
+		Add    []xstream.Rule `json:"add"`
 		Delete *struct {
 			IDs []string `json:"ids"`
 		} `json:"delete"`
@@ -105,9 +118,9 @@ func (f *fakeX) serveRules(w http.ResponseWriter, r *http.Request) {
 		deleted, notDeleted := 0, 0
 		for _, id := range body.Delete.IDs {
 			found := false
-			for i, p := range f.rules {
+			for i, p := range f.Rules {
 				if p.ID == id {
-					f.rules = append(f.rules[:i], f.rules[i+1:]...)
+					f.Rules = append(f.Rules[:i], f.Rules[i+1:]...)
 					found = true
 					break
 				}
@@ -121,7 +134,7 @@ func (f *fakeX) serveRules(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"meta": map[string]any{"sent": sent, "summary": map[string]int{"deleted": deleted, "not_deleted": notDeleted}}})
 		return
 	}
-	var data []PresentRule
+	var data []xstream.PresentRule
 	var errs []map[string]any
 	created, notCreated, invalid := 0, 0, 0
 	for _, a := range body.Add {
@@ -131,7 +144,7 @@ func (f *fakeX) serveRules(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		dup := ""
-		for _, p := range f.rules {
+		for _, p := range f.Rules {
 			if p.Value == a.Value {
 				dup = p.ID
 			}
@@ -142,8 +155,8 @@ func (f *fakeX) serveRules(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		f.nextID++
-		p := PresentRule{ID: strconv.Itoa(f.nextID), Value: a.Value, Tag: a.Tag}
-		f.rules = append(f.rules, p)
+		p := xstream.PresentRule{ID: strconv.Itoa(f.nextID), Value: a.Value, Tag: a.Tag}
+		f.Rules = append(f.Rules, p)
 		data = append(data, p)
 		created++
 	}
@@ -157,16 +170,17 @@ func (f *fakeX) serveRules(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(resp)
 }
 
-// hangup accepts the request and closes the TCP connection without an
+// Hangup accepts the request and closes the TCP connection without an
 // answer: a network error for the client.
-func hangup(w http.ResponseWriter, r *http.Request) {
+func Hangup(w http.ResponseWriter, r *http.Request) {
 	c, _, err := w.(http.Hijacker).Hijack()
 	if err == nil {
 		c.Close()
 	}
 }
 
-func status(code int, headers map[string]string, body string) func(http.ResponseWriter, *http.Request) {
+// Status answers code with headers and body.
+func Status(code int, headers map[string]string, body string) Script {
 	return func(w http.ResponseWriter, r *http.Request) {
 		for k, v := range headers {
 			w.Header().Set(k, v)
@@ -177,11 +191,11 @@ func status(code int, headers map[string]string, body string) func(http.Response
 	}
 }
 
-// streamLines answers 200 and writes lines, each followed by \r\n and a
+// Lines answers 200 and writes lines, each followed by \r\n and a
 // keep-alive, then: "close" ends the response, "hang" sends keep-alives
 // every 20 ms until the client leaves, "silent" sends nothing until the
 // client leaves.
-func streamLines(lines []string, then string) func(http.ResponseWriter, *http.Request) {
+func Lines(lines []string, then string) Script {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
@@ -214,8 +228,8 @@ func streamLines(lines []string, then string) func(http.ResponseWriter, *http.Re
 	}
 }
 
-// post renders a v2 stream message with id n.
-func post(n int, tags ...string) string {
+// Post renders a v2 stream message with id n, author u<n%7> and the given hashtags.
+func Post(n int, tags ...string) string {
 	var hs []string
 	text := fmt.Sprintf("post %d", n)
 	for _, t := range tags {
@@ -227,4 +241,26 @@ func post(n int, tags ...string) string {
 		n, text, n%7, n%60, strings.Join(hs, ","), n%7, n%7, n%7, n*10)
 }
 
-const operationalDisconnect = `{"errors":[{"title":"operational-disconnect","disconnect_type":"UpstreamOperationalDisconnect","detail":"This stream has been disconnected upstream for operational reasons.","type":"https://api.twitter.com/2/problems/operational-disconnect"}]}`
+// OperationalDisconnect is X's notice that it is closing the stream.
+const OperationalDisconnect = `{"errors":[{"title":"operational-disconnect","disconnect_type":"UpstreamOperationalDisconnect","detail":"This stream has been disconnected upstream for operational reasons.","type":"https://api.twitter.com/2/problems/operational-disconnect"}]}`
+
+// Connections is how many stream connections were made.
+func (f *Server) Connections() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.conns
+}
+
+// Queries are the query strings of the stream connections.
+func (f *Server) Queries() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.queries...)
+}
+
+// RulePOSTs is how many rule changes were posted.
+func (f *Server) RulePOSTs() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rulePOST
+}
