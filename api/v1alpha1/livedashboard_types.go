@@ -24,7 +24,7 @@ type LiveDashboardSpec struct {
 	// +optional
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('720h')",message="window must be between 1m and 720h"
-	Window metav1.Duration `json:"window,omitempty"`
+	Window *metav1.Duration `json:"window,omitempty"`
 
 	// topN bounds every list in the dashboard and in status, 1 to 20. Default 8.
 	// +optional
@@ -38,7 +38,7 @@ type LiveDashboardSpec struct {
 	// +optional
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="refreshInterval must be at least 10s"
-	RefreshInterval metav1.Duration `json:"refreshInterval,omitempty"`
+	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
 
 	// service exposes the dashboard.
 	// +optional

@@ -150,7 +150,7 @@ func (in *LiveDashboard) DeepCopyInto(out *LiveDashboard) {
 	*out = *in
 	out.TypeMeta = in.TypeMeta
 	in.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
-	out.Spec = in.Spec
+	in.Spec.DeepCopyInto(&out.Spec)
 	in.Status.DeepCopyInto(&out.Status)
 }
 
@@ -208,8 +208,16 @@ func (in *LiveDashboardList) DeepCopyObject() runtime.Object {
 func (in *LiveDashboardSpec) DeepCopyInto(out *LiveDashboardSpec) {
 	*out = *in
 	out.PipelineRef = in.PipelineRef
-	out.Window = in.Window
-	out.RefreshInterval = in.RefreshInterval
+	if in.Window != nil {
+		in, out := &in.Window, &out.Window
+		*out = new(v1.Duration)
+		**out = **in
+	}
+	if in.RefreshInterval != nil {
+		in, out := &in.RefreshInterval, &out.RefreshInterval
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	out.Service = in.Service
 }
 
