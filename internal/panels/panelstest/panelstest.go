@@ -148,6 +148,21 @@ func (f *Fixture) Put(t testing.TB, docs []tweet.Document, want int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	if err := f.PutAsync(ctx, docs); err != nil {
+		t.Fatalf("put records: %v", err)
+	}
+	waitFor(t, ctx, fmt.Sprintf("%d documents ingested", want), func() (bool, error) {
+		resp, err := f.Client.Query(ctx, fmt.Sprintf(`SELECT COUNT(*) AS n FROM "%s"."%s"`, f.Workspace, f.Collection))
+		if err != nil || len(resp.Results) != 1 {
+			return false, nil
+		}
+		n, _ := resp.Results[0]["n"].(float64)
+		return int(n) == want, nil
+	})
+}
+
+// PutAsync writes docs to the stream without waiting for ingestion.
+func (f *Fixture) PutAsync(ctx context.Context, docs []tweet.Document) error {
 	kc := f.Kinesis.Client()
 	for start := 0; start < len(docs); start += 500 {
 		batch := docs[start:min(start+500, len(docs))]
@@ -155,14 +170,14 @@ func (f *Fixture) Put(t testing.TB, docs []tweet.Document, want int) {
 		for i, d := range batch {
 			b, err := d.Marshal()
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
 			entries[i] = ktypes.PutRecordsRequestEntry{Data: b, PartitionKey: aws.String(d.IDStr)}
 		}
 		for len(entries) > 0 {
 			out, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(f.Stream), Records: entries})
 			if err != nil {
-				t.Fatalf("put records: %v", err)
+				return err
 			}
 			var retry []ktypes.PutRecordsRequestEntry
 			for i, r := range out.Records {
@@ -173,14 +188,7 @@ func (f *Fixture) Put(t testing.TB, docs []tweet.Document, want int) {
 			entries = retry
 		}
 	}
-	waitFor(t, ctx, fmt.Sprintf("%d documents ingested", want), func() (bool, error) {
-		resp, err := f.Client.Query(ctx, fmt.Sprintf(`SELECT COUNT(*) AS n FROM "%s"."%s"`, f.Workspace, f.Collection))
-		if err != nil || len(resp.Results) != 1 {
-			return false, nil
-		}
-		n, _ := resp.Results[0]["n"].(float64)
-		return int(n) == want, nil
-	})
+	return nil
 }
 
 func waitFor(t testing.TB, ctx context.Context, what string, cond func() (bool, error)) {
