@@ -1,0 +1,75 @@
+package twitterpipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/streamdash/streamdash/controllers/rocksetconn"
+	"github.com/streamdash/streamdash/controllers/status"
+)
+
+// reconcileAPIKeySecret keeps <pipeline>-rockset-apikey, the owned copy of
+// the operator's API key that dashboard pods mount (pods cannot read a Secret
+// in another namespace). With the pipeline's own key Secret no copy is needed
+// and a stale one is removed.
+func (r *Reconciler) reconcileAPIKeySecret(ctx context.Context, s *pass) outcome {
+	p := s.p
+	key := types.NamespacedName{Namespace: p.Namespace, Name: rocksetconn.PodSecretName(p)}
+	var existing corev1.Secret
+	err := r.client.Get(ctx, key, &existing)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return retry(err)
+	}
+	found := err == nil
+
+	if !s.conn.UsesDefaultKey {
+		if found && metav1.IsControlledBy(&existing, p) {
+			if err := r.client.Delete(ctx, &existing); err != nil && !apierrors.IsNotFound(err) {
+				return retry(err)
+			}
+		}
+		return done()
+	}
+
+	value := []byte(s.conn.APIKey)
+	if !found {
+		sec := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: key.Name, Namespace: key.Namespace,
+				Labels: map[string]string{labelManagedBy: managedBy, labelPipeline: p.Name},
+			},
+			Type: corev1.SecretTypeOpaque,
+			Data: map[string][]byte{rocksetconn.PodSecretKey: value},
+		}
+		if err := controllerutil.SetControllerReference(p, sec, r.client.Scheme()); err != nil {
+			return retry(err)
+		}
+		if err := r.client.Create(ctx, sec); err != nil && !apierrors.IsAlreadyExists(err) {
+			return retry(err)
+		}
+		r.event(p, status.EventNormal, EventAPIKeySecretSynced, "Create",
+			fmt.Sprintf("created Secret %s with the operator's Rockset API key for pods", key.Name))
+		return done()
+	}
+	if !metav1.IsControlledBy(&existing, p) {
+		msg := fmt.Sprintf("Secret %s exists and is not owned by this pipeline; set spec.rockset.apiKeySecretRef or remove it", key.Name)
+		return stalled(ReasonSecretConflict, msg, 0)
+	}
+	if bytes.Equal(existing.Data[rocksetconn.PodSecretKey], value) {
+		return done()
+	}
+	existing.Data = map[string][]byte{rocksetconn.PodSecretKey: value}
+	if err := r.client.Update(ctx, &existing); err != nil {
+		return retry(err)
+	}
+	r.event(p, status.EventNormal, EventAPIKeySecretSynced, "Update",
+		fmt.Sprintf("updated Secret %s: the operator's Rockset API key changed", key.Name))
+	return done()
+}

@@ -1,0 +1,166 @@
+package twitterpipeline
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/controllers/rocksetconn"
+	"github.com/streamdash/streamdash/controllers/status"
+	"github.com/streamdash/streamdash/internal/kinesis"
+)
+
+// finalize runs the deletion policy. With Delete it removes, in order, the
+// producer, the collection, the integration and the stream, confirming each
+// is gone before the next (the collection reads the stream through the
+// integration); a part that is already gone counts as deleted. With Retain it
+// leaves them and says so.
+func (r *Reconciler) finalize(ctx context.Context, s *pass) outcome {
+	p := s.p
+	if !controllerutil.ContainsFinalizer(p, v1alpha1.Finalizer) {
+		s.finalized = true
+		return outcome{intent: intentWait} // another finalizer holds it; nothing of ours is left
+	}
+	if p.Spec.DeletionPolicy == v1alpha1.DeletionPolicyRetain {
+		r.event(p, status.EventNormal, EventResourcesRetained, "Retain", fmt.Sprintf(
+			"deletionPolicy Retain: keeping Kinesis stream %s, Rockset integration %s and collection %s.%s",
+			rocksetconn.StreamName(p), rocksetconn.Integration(p), rocksetconn.Workspace(p), rocksetconn.Collection(p)))
+		return r.removeFinalizer(ctx, s)
+	}
+
+	for _, st := range []step{
+		{"producer", r.deleteProducer},
+		{"connections", r.resolveForDeletion},
+		{"collection", r.deleteCollection},
+		{"integration", r.deleteIntegration},
+		{"stream", r.deleteStream},
+	} {
+		if o := st.run(ctx, s); o.intent != intentDone {
+			return o
+		}
+	}
+	r.event(p, status.EventNormal, EventCleanupFinished, "Delete", "deleted the producer, the collection, the integration and the stream")
+	return r.removeFinalizer(ctx, s)
+}
+
+func (r *Reconciler) removeFinalizer(ctx context.Context, s *pass) outcome {
+	p := s.p
+	before := p.DeepCopy()
+	controllerutil.RemoveFinalizer(p, v1alpha1.Finalizer)
+	if err := r.client.Patch(ctx, p, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsNotFound(err) {
+			s.finalized = true
+			return outcome{intent: intentWait}
+		}
+		return retry(fmt.Errorf("remove finalizer: %w", err))
+	}
+	s.finalized = true
+	forgetMetrics(p.Namespace, p.Name)
+	return outcome{intent: intentWait} // nothing to requeue; Get will find it gone
+}
+
+func (r *Reconciler) deleteProducer(ctx context.Context, s *pass) outcome {
+	p := s.p
+	var d appsv1.Deployment
+	err := r.client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: producerName(p)}, &d)
+	if apierrors.IsNotFound(err) {
+		return done()
+	}
+	if err != nil {
+		return retry(err)
+	}
+	s.deleting = fmt.Sprintf("deleting producer Deployment %s", d.Name)
+	if d.DeletionTimestamp.IsZero() {
+		if err := r.client.Delete(ctx, &d, client.PropagationPolicy("Background")); err != nil && !apierrors.IsNotFound(err) {
+			return retry(err)
+		}
+		r.event(p, status.EventNormal, EventProducerDeleted, "Delete", fmt.Sprintf("deleted producer Deployment %s", d.Name))
+	}
+	return waitFor(waitDeletion)
+}
+
+// resolveForDeletion needs the same Secrets as creation did. When one is
+// gone the cleanup cannot proceed; the user restores it or switches to Retain.
+func (r *Reconciler) resolveForDeletion(ctx context.Context, s *pass) outcome {
+	o := r.resolveConnections(ctx, s)
+	if o.intent == intentStalled {
+		msg := fmt.Sprintf("cannot clean up: %s. Restore it, or set spec.deletionPolicy to Retain to keep the stream and collection", o.message)
+		s.deleting = msg
+		return stalled(ReasonDeletionBlocked, msg, 0)
+	}
+	return o
+}
+
+func (r *Reconciler) deleteCollection(ctx context.Context, s *pass) outcome {
+	ws, name := rocksetconn.Workspace(s.p), rocksetconn.Collection(s.p)
+	what := fmt.Sprintf("collection %s.%s", ws, name)
+	c, err := s.rockset.GetCollection(ctx, ws, name)
+	if err != nil {
+		if classifyRockset(err) == rsNotFound {
+			return done()
+		}
+		return r.rocksetFailed(s, "read "+what, err)
+	}
+	if src := collectionSourceStream(c); src != "" && src != s.streamName {
+		return done() // not ours: it reads another stream
+	}
+	s.deleting = "deleting " + what
+	if c.GetStatus() != "DELETED" {
+		if err := s.rockset.DeleteCollection(ctx, ws, name); err != nil && classifyRockset(err) != rsNotFound {
+			return r.rocksetFailed(s, "delete "+what, err)
+		}
+		r.event(s.p, status.EventNormal, EventCollectionDeleted, "Delete", "deleted "+what)
+	}
+	return waitFor(waitDeletion)
+}
+
+func (r *Reconciler) deleteIntegration(ctx context.Context, s *pass) outcome {
+	name := rocksetconn.Integration(s.p)
+	if _, err := s.rockset.GetIntegration(ctx, name); err != nil {
+		if classifyRockset(err) == rsNotFound {
+			return done()
+		}
+		return r.rocksetFailed(s, "read integration "+name, err)
+	}
+	s.deleting = "deleting integration " + name
+	if err := s.rockset.DeleteIntegration(ctx, name); err != nil {
+		switch classifyRockset(err) {
+		case rsNotFound:
+		case rsConflict, rsRejected:
+			// DEPENDENTRESOURCES: the collection is still going away.
+			return waitFor(waitDeletion)
+		default:
+			return r.rocksetFailed(s, "delete integration "+name, err)
+		}
+	}
+	r.event(s.p, status.EventNormal, EventIntegrationDeleted, "Delete", "deleted Rockset integration "+name)
+	return waitFor(waitDeletion)
+}
+
+func (r *Reconciler) deleteStream(ctx context.Context, s *pass) outcome {
+	name := s.streamName
+	st, err := s.streams.Describe(ctx, name)
+	if kinesis.IsNotFound(err) {
+		return done()
+	}
+	if err != nil {
+		return r.streamFailed(s, "describe", err)
+	}
+	if owner, ok := st.Tags[tagPipeline]; ok && owner != streamTags(s.p)[tagPipeline] {
+		return done() // another pipeline's stream: never delete it
+	}
+	s.deleting = "deleting stream " + name
+	if st.Status != kinesis.StatusDeleting {
+		if err := s.streams.Delete(ctx, name); err != nil && !kinesis.IsNotFound(err) {
+			return r.streamFailed(s, "delete", err)
+		}
+		r.event(s.p, status.EventNormal, EventStreamDeleted, "Delete", "deleted Kinesis stream "+name)
+	}
+	return waitFor(waitDeletion)
+}

@@ -1,0 +1,87 @@
+package twitterpipeline
+
+import (
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/streamdash/streamdash/controllers/rocksetconn"
+	"github.com/streamdash/streamdash/internal/kinesis"
+)
+
+// Options configure the TwitterPipeline controller. cmd/manager fills them
+// from its flags; zero values take the defaults below.
+type Options struct {
+	// Rockset are the operator-wide Rockset defaults: --rockset-api-server,
+	// --rockset-api-key-secret, --rockset-api-key-secret-key.
+	Rockset rocksetconn.Defaults
+
+	// Image is the producer image when a pipeline sets no spec.producer.image
+	// (--image / STREAMDASH_IMAGE). Required.
+	Image string
+
+	// AWSRegion is the region of streams that set no spec.stream.region
+	// (--aws-region). Default: AWSConfig's region.
+	AWSRegion string
+
+	// AWSConfig is the operator's AWS configuration (credentials chain,
+	// endpoint overrides). Default: config.LoadDefaultConfig.
+	AWSConfig *aws.Config
+
+	// ProducerEnv are plain (non-secret) variables every producer pod gets.
+	// Default: AWS_ENDPOINT_URL_KINESIS and AWS_ENDPOINT_URL from the
+	// manager's own environment, when set. AWS_REGION is always the stream's region.
+	ProducerEnv []corev1.EnvVar
+
+	// ResyncPeriod is how often a pipeline with nothing changed is checked
+	// for drift (--resync-period). Default 10m.
+	ResyncPeriod time.Duration
+
+	// MaxConcurrentReconciles bounds parallel reconciles. Default 4.
+	MaxConcurrentReconciles int
+
+	// HTTPClient reaches Rockset-API servers. Default: a client with a 15s timeout.
+	HTTPClient *http.Client
+
+	// NewStreams and NewRockset replace the AWS and Rockset clients, for
+	// tests that need failures a real server cannot produce. Default: the real clients.
+	NewStreams func(region string, creds *kinesis.Credentials) kinesis.Streams
+	NewRockset func(conn rocksetconn.Connection) (RocksetAPI, error)
+}
+
+// Defaults used when Options leave a field empty.
+const (
+	DefaultResyncPeriod            = 10 * time.Minute
+	DefaultMaxConcurrentReconciles = 4
+	defaultRocksetTimeout          = 15 * time.Second
+)
+
+// passthroughEnv are the manager's own variables producers inherit: they
+// point the SDK at a local or private Kinesis endpoint and are not secrets.
+var passthroughEnv = []string{"AWS_ENDPOINT_URL_KINESIS", "AWS_ENDPOINT_URL"}
+
+func (o *Options) setDefaults() {
+	if o.ResyncPeriod <= 0 {
+		o.ResyncPeriod = DefaultResyncPeriod
+	}
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: defaultRocksetTimeout}
+	}
+	if o.ProducerEnv == nil {
+		o.ProducerEnv = []corev1.EnvVar{}
+		for _, name := range passthroughEnv {
+			if v := os.Getenv(name); v != "" {
+				o.ProducerEnv = append(o.ProducerEnv, corev1.EnvVar{Name: name, Value: v})
+			}
+		}
+	}
+	if o.AWSRegion == "" && o.AWSConfig != nil {
+		o.AWSRegion = o.AWSConfig.Region
+	}
+}

@@ -1,0 +1,78 @@
+package twitterpipeline
+
+// Condition reasons (CamelCase, as the API conventions want) and the reasons
+// of the events recorded for actions. Every condition change is also an
+// event with the condition's reason (controllers/status).
+const (
+	// Ready.
+	ReasonPipelineReady      = "PipelineReady"
+	ReasonStreamNotReady     = "StreamNotReady"
+	ReasonCollectionNotReady = "CollectionNotReady"
+	ReasonProducerNotReady   = "ProducerNotReady"
+	ReasonDeleting           = "Deleting"
+
+	// Reconciling.
+	ReasonProgressing = "Progressing"
+
+	// Stalled (and the Ready reason while stalled).
+	ReasonInvalidSpec         = "InvalidSpec"
+	ReasonMissingSecret       = "MissingSecret"
+	ReasonMissingConfigMap    = "MissingConfigMap"
+	ReasonCredentialsRejected = "CredentialsRejected"
+	ReasonShardLimitExceeded  = "ShardLimitExceeded"
+	ReasonStreamConflict      = "StreamConflict"
+	ReasonRocksetAuthFailed   = "RocksetAuthFailed"
+	ReasonRocksetRejected     = "RocksetRejected"
+	ReasonCollectionConflict  = "CollectionConflict"
+	ReasonProducerConflict    = "ProducerConflict"
+	ReasonSecretConflict      = "SecretConflict"
+	ReasonDeletionBlocked     = "DeletionBlocked"
+
+	// StreamReady.
+	ReasonStreamActive     = "StreamActive"
+	ReasonStreamCreating   = "StreamCreating"
+	ReasonStreamUpdating   = "StreamUpdating"
+	ReasonStreamResharding = "StreamResharding"
+	ReasonStreamDeleting   = "StreamDeleting"
+	ReasonStreamRecreated  = "StreamRecreated"
+	ReasonStreamThrottled  = "StreamThrottled"
+	ReasonStreamError      = "StreamError"
+
+	// CollectionReady.
+	ReasonCollectionReady      = "CollectionReady"
+	ReasonCollectionCreating   = "CollectionCreating"
+	ReasonCollectionPending    = "CollectionPending"
+	ReasonWaitingForStream     = "WaitingForStream"
+	ReasonAnalyticsUnreachable = "AnalyticsUnreachable"
+	ReasonRocksetThrottled     = "RocksetThrottled"
+	ReasonRocksetError         = "RocksetError"
+
+	// ProducerReady.
+	ReasonProducerAvailable   = "ProducerAvailable"
+	ReasonProducerPaused      = "ProducerPaused"
+	ReasonProducerProgressing = "ProducerProgressing"
+	ReasonProducerFailed      = "ProducerFailed"
+)
+
+// Event reasons for actions on the parts (Normal unless noted).
+const (
+	EventStreamCreated      = "StreamCreated"
+	EventStreamAdopted      = "StreamAdopted"
+	EventStreamRecreated    = "StreamRecreated" // Warning
+	EventStreamResharding   = "StreamResharding"
+	EventStreamRetention    = "StreamRetentionChanged"
+	EventStreamTagged       = "StreamTagged"
+	EventStreamDeleted      = "StreamDeleted"
+	EventIntegrationCreated = "IntegrationCreated"
+	EventIntegrationDeleted = "IntegrationDeleted"
+	EventWorkspaceCreated   = "WorkspaceCreated"
+	EventCollectionCreated  = "CollectionCreated"
+	EventCollectionUpdated  = "CollectionUpdated"
+	EventCollectionDeleted  = "CollectionDeleted"
+	EventProducerCreated    = "ProducerCreated"
+	EventProducerUpdated    = "ProducerUpdated"
+	EventProducerDeleted    = "ProducerDeleted"
+	EventAPIKeySecretSynced = "APIKeySecretSynced"
+	EventResourcesRetained  = "ResourcesRetained"
+	EventCleanupFinished    = "CleanupFinished"
+)
