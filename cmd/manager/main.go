@@ -2,7 +2,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -17,8 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 )
@@ -84,12 +81,6 @@ func run(cfg managerConfig) error {
 	keySecret, err := parseNamespacedName(cfg.apiKeySecret)
 	if err != nil {
 		return fmt.Errorf("--rockset-api-key-secret: %w", err)
-	}
-	if cfg.awsRegion == "" {
-		awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
-		if err == nil {
-			cfg.awsRegion = awsCfg.Region
-		}
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
