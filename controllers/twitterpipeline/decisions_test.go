@@ -1,0 +1,483 @@
+package twitterpipeline
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	rockerr "github.com/rockset/rockset-go-client/errors"
+	"github.com/rockset/rockset-go-client/openapi"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/streamdash/streamdash/api/v1alpha1"
+)
+
+func newPipeline(mutate ...func(*v1alpha1.TwitterPipeline)) *v1alpha1.TwitterPipeline {
+	p := &v1alpha1.TwitterPipeline{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "demo", Generation: 1},
+		Spec: v1alpha1.TwitterPipelineSpec{
+			Source: v1alpha1.SourceSpec{Replay: &v1alpha1.ReplaySource{Synthetic: &v1alpha1.SyntheticSource{Seed: 7}, Rate: 20}},
+			Stream: v1alpha1.StreamSpec{ShardCount: 1},
+		},
+	}
+	for _, m := range mutate {
+		m(p)
+	}
+	return p
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name          string
+		p             *v1alpha1.TwitterPipeline
+		defaultRegion string
+		// wantErr is a substring of the error; empty means valid.
+		wantErr string
+	}{
+		{name: "synthetic replay is valid", p: newPipeline(), defaultRegion: "us-east-1"},
+		{name: "no source", p: newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Source = v1alpha1.SourceSpec{} }),
+			defaultRegion: "us-east-1", wantErr: "exactly one of x, bluesky or replay"},
+		{name: "two sources", p: newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Source.Bluesky = &v1alpha1.BlueskySource{} }),
+			defaultRegion: "us-east-1", wantErr: "exactly one of x, bluesky or replay"},
+		{name: "replay with two inputs", p: newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Source.Replay.File = "/x" }),
+			defaultRegion: "us-east-1", wantErr: "configMapRef, file or synthetic"},
+		{name: "x without rules", p: newPipeline(func(p *v1alpha1.TwitterPipeline) {
+			p.Spec.Source = v1alpha1.SourceSpec{X: &v1alpha1.XSource{BearerTokenSecretRef: v1alpha1.SecretKeyReference{Name: "t", Key: "k"}}}
+		}), defaultRegion: "us-east-1", wantErr: "at least one rule"},
+		{name: "retention out of range", p: newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Stream.RetentionHours = 12 }),
+			defaultRegion: "us-east-1", wantErr: "retentionHours"},
+		{name: "no region anywhere", p: newPipeline(), wantErr: "region"},
+		{name: "region from spec suffices", p: newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Stream.Region = "eu-west-1" })},
+		{name: "short collection retention", p: newPipeline(func(p *v1alpha1.TwitterPipeline) {
+			p.Spec.Rockset.Retention = &metav1.Duration{Duration: time.Minute}
+		}), defaultRegion: "us-east-1", wantErr: "shorter than 1h"},
+		{name: "transformation not over _input", p: newPipeline(func(p *v1alpha1.TwitterPipeline) {
+			p.Spec.Rockset.IngestTransformation = "SELECT 1"
+		}), defaultRegion: "us-east-1", wantErr: "_input"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := validate(tc.p, tc.defaultRegion)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("validate() = %v, want error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestCombine(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name string
+		in   []outcome
+		// want is the combined intent and requeue.
+		wantIntent intent
+		wantAfter  time.Duration
+	}{
+		{name: "all done", in: []outcome{done(), done()}, wantIntent: intentDone},
+		{name: "soonest wait wins", in: []outcome{waitFor(5 * time.Second), done(), waitFor(2 * time.Second)},
+			wantIntent: intentWait, wantAfter: 2 * time.Second},
+		{name: "retry beats wait", in: []outcome{waitFor(time.Second), retry(boom)}, wantIntent: intentRetry},
+		{name: "stall beats retry", in: []outcome{retry(boom), stalled(ReasonMissingSecret, "m", 0), waitFor(time.Second)},
+			wantIntent: intentStalled},
+		{name: "stall recheck keeps the soonest", in: []outcome{stalled("A", "a", time.Hour), stalled("B", "b", time.Minute)},
+			wantIntent: intentStalled, wantAfter: time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := done()
+			for _, o := range tc.in {
+				got = combine(got, o)
+			}
+			if got.intent != tc.wantIntent || got.after != tc.wantAfter {
+				t.Errorf("combine = intent %d after %s, want intent %d after %s", got.intent, got.after, tc.wantIntent, tc.wantAfter)
+			}
+		})
+	}
+}
+
+func TestJitterBounds(t *testing.T) {
+	for i := 0; i < 1000; i++ {
+		if j := jitter(10 * time.Second); j < 10*time.Second || j > 12*time.Second {
+			t.Fatalf("jitter(10s) = %s, want within [10s, 12s]", j)
+		}
+	}
+	if jitter(0) != 0 {
+		t.Error("jitter(0) is not 0")
+	}
+}
+
+func TestProducerArgs(t *testing.T) {
+	tests := []struct {
+		name string
+		p    *v1alpha1.TwitterPipeline
+		// want are flags that must appear; absent must not.
+		want, absent []string
+	}{
+		{
+			name:   "synthetic",
+			p:      newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Source.Replay.Synthetic.Count = 500 }),
+			want:   []string{"--stream=s", "--listen=$(POD_IP):8081", "--source=replay", "--rate=20", "--synthetic-seed=7", "--count=500", "--rewrite-timestamps=true"},
+			absent: []string{"--loop", "--replay-format=auto"},
+		},
+		{
+			name: "configmap replay",
+			p: newPipeline(func(p *v1alpha1.TwitterPipeline) {
+				f := false
+				p.Spec.Source.Replay = &v1alpha1.ReplaySource{
+					ConfigMapRef: &v1alpha1.ConfigMapKeyReference{Name: "posts", Key: "tweets.ndjson"},
+					Format:       "v1.1", Rate: 5, Loop: true, RewriteTimestamps: &f,
+				}
+			}),
+			want: []string{"--source=replay", "--replay-file=/etc/streamdash/replay/tweets.ndjson", "--replay-format=v1.1",
+				"--rate=5", "--loop", "--rewrite-timestamps=false"},
+		},
+		{
+			name: "x",
+			p: newPipeline(func(p *v1alpha1.TwitterPipeline) {
+				p.Spec.Source = v1alpha1.SourceSpec{X: &v1alpha1.XSource{
+					BearerTokenSecretRef: v1alpha1.SecretKeyReference{Name: "x", Key: "token"},
+					Rules:                []v1alpha1.XRule{{Value: "music has:hashtags", Tag: "music"}},
+					Endpoint:             "http://127.0.0.1:9999",
+				}}
+			}),
+			want:   []string{"--source=x", `--x-rules=[{"value":"music has:hashtags","tag":"music"}]`, "--x-endpoint=http://127.0.0.1:9999"},
+			absent: []string{"--rate=10"},
+		},
+		{
+			name: "bluesky",
+			p: newPipeline(func(p *v1alpha1.TwitterPipeline) {
+				p.Spec.Source = v1alpha1.SourceSpec{Bluesky: &v1alpha1.BlueskySource{
+					Endpoint: "ws://127.0.0.1:1/subscribe", Languages: []string{"en", "fr"}, Keywords: []string{"music"},
+				}}
+			}),
+			want: []string{"--source=bluesky", "--jetstream-url=ws://127.0.0.1:1/subscribe", "--bluesky-langs=en,fr", "--bluesky-keywords=music"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := producerArgs(tc.p, "s")
+			for _, w := range tc.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("args %q lack %q", got, w)
+				}
+			}
+			for _, a := range tc.absent {
+				if slices.Contains(got, a) {
+					t.Errorf("args %q contain %q", got, a)
+				}
+			}
+		})
+	}
+}
+
+func testReconciler() *Reconciler {
+	o := Options{Image: "streamdash:test", AWSRegion: "us-east-1",
+		ProducerEnv: []corev1.EnvVar{{Name: "AWS_ENDPOINT_URL_KINESIS", Value: "http://127.0.0.1:4567"}, {Name: "AWS_REGION", Value: "ignored"}}}
+	o.setDefaults()
+	return &Reconciler{opts: o}
+}
+
+func TestProducerPodTemplate(t *testing.T) {
+	r := testReconciler()
+	p := newPipeline(func(p *v1alpha1.TwitterPipeline) {
+		p.Spec.Stream.CredentialsSecretRef = &v1alpha1.LocalObjectReference{Name: "aws"}
+		p.Spec.Source = v1alpha1.SourceSpec{X: &v1alpha1.XSource{
+			BearerTokenSecretRef: v1alpha1.SecretKeyReference{Name: "x", Key: "token"},
+			Rules:                []v1alpha1.XRule{{Value: "a"}},
+		}}
+	})
+	tpl := r.producerPodTemplate(p, "s", "eu-west-1")
+	ps := tpl.Spec
+	if ps.SecurityContext == nil || !ptr.Deref(ps.SecurityContext.RunAsNonRoot, false) || ptr.Deref(ps.SecurityContext.RunAsUser, 0) != 65532 ||
+		ps.SecurityContext.SeccompProfile == nil || ps.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod security context not hardened: %+v", ps.SecurityContext)
+	}
+	c := ps.Containers[0]
+	sc := c.SecurityContext
+	if sc == nil || !ptr.Deref(sc.ReadOnlyRootFilesystem, false) || ptr.Deref(sc.AllowPrivilegeEscalation, true) ||
+		sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("container security context not hardened: %+v", sc)
+	}
+	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		t.Errorf("resources lack requests or limits: %+v", c.Resources)
+	}
+	if !slices.Equal(c.Command, []string{"producer"}) || c.Image != "streamdash:test" {
+		t.Errorf("command %q image %q", c.Command, c.Image)
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/healthz" ||
+		c.ReadinessProbe.HTTPGet.Port.StrVal != "metrics" {
+		t.Errorf("readiness probe %+v", c.ReadinessProbe)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		if _, dup := env[e.Name]; dup {
+			t.Errorf("env %s twice", e.Name)
+		}
+		env[e.Name] = e
+	}
+	if e := env["POD_IP"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "status.podIP" {
+		t.Errorf("POD_IP = %+v", e)
+	}
+	if env["AWS_REGION"].Value != "eu-west-1" {
+		t.Errorf("AWS_REGION = %q, want the stream's region", env["AWS_REGION"].Value)
+	}
+	if env["AWS_ENDPOINT_URL_KINESIS"].Value != "http://127.0.0.1:4567" {
+		t.Errorf("endpoint override not passed through: %+v", env["AWS_ENDPOINT_URL_KINESIS"])
+	}
+	for name, ref := range map[string][2]string{
+		"AWS_ACCESS_KEY_ID": {"aws", "AWS_ACCESS_KEY_ID"}, "AWS_SECRET_ACCESS_KEY": {"aws", "AWS_SECRET_ACCESS_KEY"}, "X_BEARER_TOKEN": {"x", "token"},
+	} {
+		e := env[name]
+		if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil ||
+			e.ValueFrom.SecretKeyRef.Name != ref[0] || e.ValueFrom.SecretKeyRef.Key != ref[1] {
+			t.Errorf("%s = %+v, want a secretKeyRef to %s/%s", name, e, ref[0], ref[1])
+		}
+	}
+	if ptr.Deref(ps.AutomountServiceAccountToken, true) {
+		t.Error("the producer gets a service account token it never uses")
+	}
+}
+
+func TestTemplateHashFollowsInputs(t *testing.T) {
+	r := testReconciler()
+	base := r.desiredProducer(newPipeline(), "s", "us-east-1")
+	same := r.desiredProducer(newPipeline(), "s", "us-east-1")
+	if base.Annotations[templateHashAnnotation] != same.Annotations[templateHashAnnotation] {
+		t.Fatal("the same pipeline gives two hashes")
+	}
+	changed := r.desiredProducer(newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Source.Replay.Rate = 99 }), "s", "us-east-1")
+	if base.Annotations[templateHashAnnotation] == changed.Annotations[templateHashAnnotation] {
+		t.Error("a changed rate keeps the hash: the producer would not roll")
+	}
+	paused := r.desiredProducer(newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Producer.Replicas = ptr.To(int32(0)) }), "s", "us-east-1")
+	if base.Annotations[templateHashAnnotation] != paused.Annotations[templateHashAnnotation] {
+		t.Error("pausing changes the pod template hash: scaling to 0 must not count as a roll")
+	}
+}
+
+func TestProducerDrifted(t *testing.T) {
+	r := testReconciler()
+	desired := r.desiredProducer(newPipeline(), "s", "us-east-1")
+	// stored is what the API server gives back: defaults filled in.
+	stored := func(mutate func(d *appsv1.Deployment)) *appsv1.Deployment {
+		d := desired.DeepCopy()
+		d.Spec.RevisionHistoryLimit = ptr.To(int32(10))
+		d.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyAlways
+		d.Spec.Template.Spec.Containers[0].TerminationMessagePath = "/dev/termination-log"
+		d.Spec.Template.Spec.Containers[0].ImagePullPolicy = corev1.PullIfNotPresent
+		if mutate != nil {
+			mutate(d)
+		}
+		return d
+	}
+	tests := []struct {
+		name     string
+		existing *appsv1.Deployment
+		want     bool
+	}{
+		{name: "server defaults are not drift", existing: stored(nil), want: false},
+		{name: "different hash", existing: stored(func(d *appsv1.Deployment) { d.Annotations[templateHashAnnotation] = "old" }), want: true},
+		{name: "replicas changed by hand", existing: stored(func(d *appsv1.Deployment) { d.Spec.Replicas = ptr.To(int32(0)) }), want: true},
+		{name: "args edited by hand", existing: stored(func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Args = []string{"--rate=1"} }), want: true},
+		{name: "image edited by hand", existing: stored(func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = "other" }), want: true},
+		{name: "label removed", existing: stored(func(d *appsv1.Deployment) { delete(d.Labels, labelPipeline) }), want: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := producerDrifted(tc.existing, desired); got != tc.want {
+				t.Errorf("producerDrifted() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestProducerState(t *testing.T) {
+	dep := func(replicas int32, gen, observed int64, available bool, availableReplicas int32, mutate ...func(*appsv1.Deployment)) *appsv1.Deployment {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "demo-producer", Generation: gen}}
+		d.Spec.Replicas = ptr.To(replicas)
+		d.Status.ObservedGeneration = observed
+		d.Status.UpdatedReplicas, d.Status.AvailableReplicas, d.Status.Replicas = availableReplicas, availableReplicas, availableReplicas
+		if available {
+			d.Status.Conditions = append(d.Status.Conditions, appsv1.DeploymentCondition{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue})
+		}
+		for _, m := range mutate {
+			m(d)
+		}
+		return d
+	}
+	tests := []struct {
+		name       string
+		d          *appsv1.Deployment
+		wantReady  bool
+		wantReason string
+	}{
+		{name: "new, nothing observed", d: dep(1, 1, 0, false, 0), wantReason: ReasonProducerProgressing},
+		{name: "available", d: dep(1, 2, 2, true, 1), wantReady: true, wantReason: ReasonProducerAvailable},
+		{name: "available but the new generation is not rolled", d: dep(1, 3, 2, true, 1), wantReason: ReasonProducerProgressing},
+		{name: "paused and scaled down", d: dep(0, 2, 2, false, 0), wantReady: true, wantReason: ReasonProducerPaused},
+		{name: "pausing", d: dep(0, 2, 1, true, 1), wantReason: ReasonProducerProgressing},
+		{name: "deadline exceeded", d: dep(1, 1, 1, false, 0, func(d *appsv1.Deployment) {
+			d.Status.Conditions = append(d.Status.Conditions, appsv1.DeploymentCondition{
+				Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded", Message: "timed out"})
+		}), wantReason: ReasonProducerFailed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ready, reason, _ := producerState(tc.d)
+			if ready != tc.wantReady || reason != tc.wantReason {
+				t.Errorf("producerState() = %v %s, want %v %s", ready, reason, tc.wantReady, tc.wantReason)
+			}
+		})
+	}
+}
+
+func TestCollectionUpdate(t *testing.T) {
+	p := newPipeline()
+	desc := description(p)
+	coll := func(description, sql string) openapi.Collection {
+		c := openapi.Collection{Description: &desc}
+		if description != desc {
+			c.Description = openapi.PtrString(description)
+		}
+		if sql != "" {
+			c.FieldMappingQuery = &openapi.FieldMappingQuery{Sql: openapi.PtrString(sql)}
+		}
+		return c
+	}
+	tests := []struct {
+		name      string
+		transform string
+		observed  openapi.Collection
+		// wantOpts is how many update options are needed (0: no update).
+		wantOpts int
+		// wantSQL is the transformation sent, when one is.
+		wantSQL string
+	}{
+		{name: "as desired", observed: coll(desc, ""), wantOpts: 0},
+		{name: "identity counts as none", observed: coll(desc, "select *  FROM _input"), wantOpts: 0},
+		{name: "description drifted", observed: coll("hand edited", ""), wantOpts: 1},
+		{name: "transformation added", transform: "SELECT * EXCEPT (text) FROM _input", observed: coll(desc, ""),
+			wantOpts: 1, wantSQL: "SELECT * EXCEPT (text) FROM _input"},
+		{name: "transformation removed: reset to identity", observed: coll(desc, "SELECT * EXCEPT (text) FROM _input"),
+			wantOpts: 1, wantSQL: identityTransform},
+		{name: "whitespace is not a change", transform: "SELECT *\n  EXCEPT (text) FROM _input", observed: coll(desc, "SELECT * EXCEPT (text) FROM _input")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Rockset.IngestTransformation = tc.transform })
+			opts := collectionUpdate(p, tc.observed)
+			if len(opts) != tc.wantOpts {
+				t.Fatalf("collectionUpdate() gave %d options, want %d", len(opts), tc.wantOpts)
+			}
+			var req openapi.CreateCollectionRequest
+			for _, o := range opts {
+				o(&req)
+			}
+			if tc.wantSQL != "" && (req.FieldMappingQuery == nil || req.FieldMappingQuery.GetSql() != tc.wantSQL) {
+				t.Errorf("transformation sent = %+v, want %q", req.FieldMappingQuery, tc.wantSQL)
+			}
+		})
+	}
+}
+
+func TestCollectionCreateRequest(t *testing.T) {
+	p := newPipeline(func(p *v1alpha1.TwitterPipeline) {
+		p.Spec.Rockset.Retention = &metav1.Duration{Duration: 48 * time.Hour}
+		p.Spec.Rockset.IngestTransformation = "SELECT * FROM _input WHERE lang = 'en'"
+	})
+	var req openapi.CreateCollectionRequest
+	for _, o := range collectionOptions(p, "stream-1", "eu-west-1") {
+		o(&req)
+	}
+	if len(req.Sources) != 1 {
+		t.Fatalf("sources = %+v", req.Sources)
+	}
+	src := req.Sources[0]
+	if src.GetIntegrationName() != "streamdash-team-demo" || src.Kinesis == nil || src.Kinesis.StreamName != "stream-1" ||
+		src.Kinesis.GetAwsRegion() != "eu-west-1" || src.Kinesis.GetOffsetResetPolicy() != "EARLIEST" ||
+		src.FormatParams == nil || !src.FormatParams.GetJson() {
+		t.Errorf("source = %+v kinesis %+v", src, src.Kinesis)
+	}
+	if req.EventTimeInfo == nil || req.EventTimeInfo.Field != "timestamp_ms" || req.EventTimeInfo.GetFormat() != "milliseconds_since_epoch" {
+		t.Errorf("event_time_info = %+v", req.EventTimeInfo)
+	}
+	if req.GetRetentionSecs() != 48*3600 {
+		t.Errorf("retention_secs = %d", req.GetRetentionSecs())
+	}
+	if req.FieldMappingQuery == nil || req.FieldMappingQuery.GetSql() != p.Spec.Rockset.IngestTransformation {
+		t.Errorf("field_mapping_query = %+v", req.FieldMappingQuery)
+	}
+}
+
+func TestClassifyRockset(t *testing.T) {
+	withStatus := func(code int) error {
+		return rockerr.Error{ErrorModel: &openapi.ErrorModel{Message: openapi.PtrString("m")}, StatusCode: code, Cause: errors.New("x")}
+	}
+	tests := []struct {
+		name string
+		err  error
+		want rocksetKind
+	}{
+		{name: "404", err: withStatus(http.StatusNotFound), want: rsNotFound},
+		{name: "409", err: withStatus(http.StatusConflict), want: rsConflict},
+		{name: "429", err: withStatus(http.StatusTooManyRequests), want: rsThrottled},
+		{name: "503", err: withStatus(http.StatusServiceUnavailable), want: rsThrottled},
+		{name: "401", err: withStatus(http.StatusUnauthorized), want: rsAuth},
+		{name: "400", err: withStatus(http.StatusBadRequest), want: rsRejected},
+		{name: "500", err: withStatus(http.StatusInternalServerError), want: rsOther},
+		{name: "no answer", err: rockerr.Error{Cause: errors.New("dial tcp: connection refused")}, want: rsUnreachable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := classifyRockset(tc.err); got != tc.want {
+				t.Errorf("classifyRockset() = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRocksetMessageRedactsKeys(t *testing.T) {
+	key := strings.Repeat("AbC123xyz", 6)
+	err := rockerr.Error{ErrorModel: &openapi.ErrorModel{Message: openapi.PtrString("bad header ApiKey " + key)}, StatusCode: 401}
+	if m := rocksetMessage(err); strings.Contains(m, key) {
+		t.Errorf("message %q carries the key", m)
+	}
+}
+
+func TestReferences(t *testing.T) {
+	tests := []struct {
+		name string
+		p    *v1alpha1.TwitterPipeline
+		want []string
+	}{
+		{name: "defaults", p: newPipeline(), want: []string{defaultKeyReference}},
+		{name: "everything", p: newPipeline(func(p *v1alpha1.TwitterPipeline) {
+			p.Spec.Rockset.APIKeySecretRef = &v1alpha1.SecretKeyReference{Name: "rk", Key: "k"}
+			p.Spec.Stream.CredentialsSecretRef = &v1alpha1.LocalObjectReference{Name: "aws"}
+			p.Spec.Source = v1alpha1.SourceSpec{Replay: &v1alpha1.ReplaySource{ConfigMapRef: &v1alpha1.ConfigMapKeyReference{Name: "posts", Key: "k"}}}
+		}), want: []string{"Secret/rk", "Secret/aws", "ConfigMap/posts"}},
+		{name: "x token", p: newPipeline(func(p *v1alpha1.TwitterPipeline) {
+			p.Spec.Source = v1alpha1.SourceSpec{X: &v1alpha1.XSource{BearerTokenSecretRef: v1alpha1.SecretKeyReference{Name: "xt", Key: "k"}}}
+		}), want: []string{defaultKeyReference, "Secret/xt"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := references(tc.p); !slices.Equal(got, tc.want) {
+				t.Errorf("references() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
