@@ -1,0 +1,146 @@
+package localcluster
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/streamdash/streamdash/api/v1alpha1"
+)
+
+// ResourceState is one streamdash resource's readiness, for progress output.
+type ResourceState struct {
+	Kind, Namespace, Name string
+	Ready                 bool
+	// Reason and Message come from the Ready condition, or say that the
+	// operator has not observed the latest generation yet.
+	Reason, Message string
+}
+
+func (s ResourceState) String() string {
+	state := "ready"
+	if !s.Ready {
+		state = "not ready"
+	}
+	msg := strings.TrimSpace(s.Reason + ": " + s.Message)
+	return fmt.Sprintf("%s %s/%s %s (%s)", s.Kind, s.Namespace, s.Name, state, strings.Trim(msg, ": "))
+}
+
+func stateOf(kind string, obj client.Object, observed int64, conds []metav1.Condition) ResourceState {
+	s := ResourceState{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
+	ready := meta.FindStatusCondition(conds, v1alpha1.ConditionReady)
+	switch {
+	case observed < obj.GetGeneration():
+		s.Reason, s.Message = "NotObserved", fmt.Sprintf("the operator has not observed generation %d", obj.GetGeneration())
+	case ready == nil:
+		s.Reason, s.Message = "NoStatus", "no Ready condition yet"
+	default:
+		s.Ready = ready.Status == metav1.ConditionTrue && ready.ObservedGeneration >= obj.GetGeneration()
+		s.Reason, s.Message = ready.Reason, ready.Message
+	}
+	return s
+}
+
+// States lists every TwitterPipeline and LiveDashboard with its readiness.
+func (c *Cluster) States(ctx context.Context) ([]ResourceState, error) {
+	var pipelines v1alpha1.TwitterPipelineList
+	if err := c.Client.List(ctx, &pipelines); err != nil {
+		return nil, err
+	}
+	var dashboards v1alpha1.LiveDashboardList
+	if err := c.Client.List(ctx, &dashboards); err != nil {
+		return nil, err
+	}
+	var out []ResourceState
+	for i := range pipelines.Items {
+		p := &pipelines.Items[i]
+		out = append(out, stateOf("TwitterPipeline", p, p.Status.ObservedGeneration, p.Status.Conditions))
+	}
+	for i := range dashboards.Items {
+		d := &dashboards.Items[i]
+		out = append(out, stateOf("LiveDashboard", d, d.Status.ObservedGeneration, d.Status.Conditions))
+	}
+	return out, nil
+}
+
+// WaitReady waits until every TwitterPipeline and LiveDashboard is Ready for
+// its current generation, reporting the states every interval to report
+// (nil: silent). It fails with the last states when ctx ends.
+func (c *Cluster) WaitReady(ctx context.Context, interval time.Duration, report func([]ResourceState)) error {
+	lastReport := time.Time{}
+	var states []ResourceState
+	for {
+		var err error
+		states, err = c.States(ctx)
+		if err == nil && len(states) > 0 && allReady(states) {
+			return nil
+		}
+		if report != nil && err == nil && time.Since(lastReport) >= interval {
+			report(states)
+			lastReport = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			var lines []string
+			for _, s := range states {
+				lines = append(lines, s.String())
+			}
+			return fmt.Errorf("not ready: %s", strings.Join(lines, "; "))
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func allReady(states []ResourceState) bool {
+	for _, s := range states {
+		if !s.Ready {
+			return false
+		}
+	}
+	return true
+}
+
+// DashboardURL is where a LiveDashboard can be opened on this machine.
+type DashboardURL struct {
+	Namespace, Name string
+	// View is "Tweets view" or "Hashtag view #tag".
+	View string
+	// ClusterURL is status.url, the in-cluster Service URL.
+	ClusterURL string
+	// LocalURL is the address of a ready local dashboard pod behind it.
+	LocalURL string
+}
+
+// DashboardURLs resolves every LiveDashboard's status.url (or, while it is
+// empty, its <name>-dashboard Service) to a local pod address.
+func (c *Cluster) DashboardURLs(ctx context.Context) ([]DashboardURL, error) {
+	var dashboards v1alpha1.LiveDashboardList
+	if err := c.Client.List(ctx, &dashboards); err != nil {
+		return nil, err
+	}
+	var out []DashboardURL
+	for _, d := range dashboards.Items {
+		u := DashboardURL{Namespace: d.Namespace, Name: d.Name, View: "Tweets view", ClusterURL: d.Status.URL}
+		if d.Spec.Hashtag != "" {
+			u.View = "Hashtag view #" + strings.TrimPrefix(d.Spec.Hashtag, "#")
+		}
+		var err error
+		if u.ClusterURL != "" {
+			u.LocalURL, err = c.Kubelet.ResolveURL(ctx, u.ClusterURL)
+		} else {
+			u.LocalURL, err = c.Kubelet.ServiceURL(ctx, d.Namespace, d.Name+"-dashboard", "")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dashboard %s/%s: %w", d.Namespace, d.Name, err)
+		}
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })
+	return out, nil
+}
