@@ -64,17 +64,13 @@ func escapeArg(s string) string { return strings.ReplaceAll(s, "$", "$$") }
 
 // dashboardArgs are the dashboard program's flags (operator contract).
 func dashboardArgs(d *v1alpha1.LiveDashboard, p *v1alpha1.TwitterPipeline, conn rocksetconn.Connection) []string {
-	window := d.Spec.Window.Duration
-	if window <= 0 {
-		window = defaultWindow
-	}
 	args := []string{
 		"--listen=$(POD_IP):" + strconv.Itoa(containerPort),
 		"--analytics-endpoint=" + escapeArg(conn.APIServer),
 		"--api-key-file=" + keyMountDir + "/" + keyFileName,
 		"--workspace=" + escapeArg(rocksetconn.Workspace(p)),
 		"--collection=" + escapeArg(rocksetconn.Collection(p)),
-		"--window=" + window.String(),
+		"--window=" + window(d).String(),
 		"--top-n=" + strconv.Itoa(int(topN(d))),
 	}
 	if d.Spec.Hashtag != "" {

@@ -33,11 +33,10 @@ const (
 )
 
 func refreshInterval(d *v1alpha1.LiveDashboard) time.Duration {
-	i := d.Spec.RefreshInterval.Duration
-	if i <= 0 {
+	if d.Spec.RefreshInterval == nil || d.Spec.RefreshInterval.Duration <= 0 {
 		return defaultRefreshInterval
 	}
-	return max(i, minRefreshInterval)
+	return max(d.Spec.RefreshInterval.Duration, minRefreshInterval)
 }
 
 func topN(d *v1alpha1.LiveDashboard) int32 {
@@ -49,11 +48,14 @@ func topN(d *v1alpha1.LiveDashboard) int32 {
 }
 
 func view(d *v1alpha1.LiveDashboard) panels.View {
-	w := d.Spec.Window.Duration
-	if w <= 0 {
-		w = defaultWindow
+	return panels.View{Hashtag: panels.NormalizeHashtag(d.Spec.Hashtag), Window: window(d), TopN: int(topN(d))}
+}
+
+func window(d *v1alpha1.LiveDashboard) time.Duration {
+	if d.Spec.Window == nil || d.Spec.Window.Duration <= 0 {
+		return defaultWindow
 	}
-	return panels.View{Hashtag: panels.NormalizeHashtag(d.Spec.Hashtag), Window: w, TopN: int(topN(d))}
+	return d.Spec.Window.Duration
 }
 
 // attempt is the last refresh this controller ran for a dashboard: when, and

@@ -109,7 +109,7 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string, timeout time.D
 
 func evalJSON[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
-	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](`JSON.stringify(` + expr + `)`))
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](`JSON.stringify(`+expr+`)`))
 	if err != nil {
 		t.Fatalf("evaluating %s: %v", expr, err)
 	}

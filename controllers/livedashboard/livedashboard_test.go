@@ -1,0 +1,403 @@
+package livedashboard_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/controllers/livedashboard"
+	"github.com/streamdash/streamdash/internal/panels"
+	"github.com/streamdash/streamdash/internal/panels/panelstest"
+	"github.com/streamdash/streamdash/internal/tweet"
+	"github.com/streamdash/streamdash/test/localkubelet"
+)
+
+// wholeSeconds is the controller's clock in the tests: status.lastRefreshTime
+// has second precision, so a clock on whole seconds makes it the exact
+// instant the queries used, and the expected counts can be computed for it.
+func wholeSeconds() time.Time { return time.Now().Truncate(time.Second) }
+
+// dataset: tweets at known distances from now; see the panels tests.
+func dataset(now time.Time) []tweet.Document {
+	g := tweet.NewGenerator(2026)
+	var docs []tweet.Document
+	docs = append(docs, panelstest.Spread(g, 100, now.Add(-80*time.Minute), now.Add(-65*time.Minute))...)
+	docs = append(docs, panelstest.Spread(g, 250, now.Add(-45*time.Minute), now.Add(-15*time.Minute))...)
+	docs = append(docs, panelstest.Spread(g, 150, now.Add(-9*time.Minute), now.Add(-2*time.Minute))...)
+	docs = append(docs, panelstest.Spread(g, 50, now.Add(-50*time.Second), now.Add(-5*time.Second))...)
+	return docs
+}
+
+// flakyProxy forwards to the analytics server, or drops connections while down.
+type flakyProxy struct {
+	down  atomic.Bool
+	proxy *httputil.ReverseProxy
+}
+
+func (p *flakyProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.down.Load() {
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				_ = c.Close()
+				return
+			}
+		}
+		http.Error(w, "down", http.StatusBadGateway)
+		return
+	}
+	p.proxy.ServeHTTP(w, r)
+}
+
+func TestLiveDashboard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs envtest, the Kinesis emulator, the analytics server and dashboard processes")
+	}
+	f := panelstest.Start(t, "ld-tweets")
+	env, cfg := startAPIServer(t)
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: newScheme(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubelet, err := localkubelet.New(cfg, localkubelet.Options{BinDir: buildDashboard(t), Selector: localkubelet.ManagedBySelector, ProbeInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, kcancel := context.WithCancel(context.Background())
+	kdone := make(chan error, 1)
+	go func() { kdone <- kubelet.Run(kctx) }()
+	t.Cleanup(func() { kcancel(); <-kdone })
+	startManager(t, cfg, livedashboard.Options{Image: "streamdash:test", Now: wholeSeconds})
+
+	const ns = "ld"
+	newNamespace(t, c, ns)
+	keySecret(t, c, ns, "analytics-key", f.APIKey)
+	ctx := context.Background()
+
+	t.Run("stalled until its pipeline appears", func(t *testing.T) {
+		if err := c.Create(ctx, dashboardSpec(ns, "early", "late", "", 3, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		d := waitDashboard(t, c, ns, "early", "Stalled", 30*time.Second, func(d *v1alpha1.LiveDashboard) bool {
+			return isTrue(d, v1alpha1.ConditionStalled)
+		})
+		if s := condition(d, v1alpha1.ConditionStalled); s.Reason != livedashboard.ReasonPipelineNotFound || isTrue(d, v1alpha1.ConditionReady) {
+			t.Errorf("conditions: %s", describe(d))
+		}
+		// No requeue is scheduled for a missing pipeline: only the pipeline
+		// watch (through the spec.pipelineRef.name index) can bring it back.
+		pipeline(t, c, ns, "late", f.Endpoint, "analytics-key", f.Collection, true)
+		d = waitDashboard(t, c, ns, "early", "queries after the pipeline appeared", 30*time.Second, func(d *v1alpha1.LiveDashboard) bool {
+			return condition(d, v1alpha1.ConditionStalled) == nil && isTrue(d, v1alpha1.ConditionQueriesHealthy)
+		})
+		t.Logf("early: %s", describe(d))
+	})
+
+	t.Run("reconciling while its pipeline is not ready", func(t *testing.T) {
+		pipeline(t, c, ns, "pending", f.Endpoint, "analytics-key", f.Collection, false)
+		if err := c.Create(ctx, dashboardSpec(ns, "waiting", "pending", "", 3, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		d := waitDashboard(t, c, ns, "waiting", "Reconciling", 30*time.Second, func(d *v1alpha1.LiveDashboard) bool {
+			return isTrue(d, v1alpha1.ConditionReconciling)
+		})
+		if r := condition(d, v1alpha1.ConditionReconciling); r.Reason != livedashboard.ReasonPipelineNotReady || d.Status.LastRefreshTime != nil {
+			t.Errorf("waiting: %s, lastRefreshTime %v", describe(d), d.Status.LastRefreshTime)
+		}
+	})
+
+	now := time.Now()
+	docs := dataset(now)
+	f.Put(t, docs, len(docs))
+	const topN = 5
+
+	var tweetsView *v1alpha1.LiveDashboard
+	t.Run("tweets view status holds the expected counts", func(t *testing.T) {
+		if err := c.Create(ctx, dashboardSpec(ns, "all", "late", "", topN, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		d := waitDashboard(t, c, ns, "all", "a refresh", 30*time.Second, func(d *v1alpha1.LiveDashboard) bool {
+			return d.Status.LastRefreshTime != nil && isTrue(d, v1alpha1.ConditionQueriesHealthy)
+		})
+		at := d.Status.LastRefreshTime.Time
+		wantTop := panelstest.TopHashtags(docs, at.Add(-time.Hour), topN)
+		if got := fmt.Sprint(d.Status.TopHashtags); got != fmt.Sprint(statusCounts(wantTop)) {
+			t.Errorf("topHashtags = %s, want %v", got, wantTop)
+		}
+		if want := panelstest.Count(docs, "", at.Add(-time.Minute)); d.Status.TweetsLastMinute != want || want == 0 {
+			t.Errorf("tweetsLastMinute = %d, want %d (non-zero)", d.Status.TweetsLastMinute, want)
+		}
+		if want := panels.PerMinute(panelstest.Count(docs, "", at.Add(-10*time.Minute)), 10*time.Minute); d.Status.TweetsPerMinute != want || want == 0 {
+			t.Errorf("tweetsPerMinute = %d, want %d (non-zero)", d.Status.TweetsPerMinute, want)
+		}
+		if d.Status.RelatedHashtags != nil || d.Status.Influencers != nil {
+			t.Errorf("tweets view has hashtag-view lists: %+v", d.Status)
+		}
+		if d.Status.URL != "http://all-dashboard.ld.svc:80" {
+			t.Errorf("url = %q", d.Status.URL)
+		}
+		// Ready once the dashboard process really serves (the kubelet stand-in
+		// runs it and probes /healthz).
+		d = waitDashboard(t, c, ns, "all", "Ready", 60*time.Second, func(d *v1alpha1.LiveDashboard) bool {
+			return isTrue(d, v1alpha1.ConditionReady)
+		})
+		tweetsView = d
+		checkDeployment(t, c, d, f)
+
+		// The dashboard the controller started answers with the same top hashtags.
+		local, err := kubelet.ResolveURL(ctx, d.Status.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := firstSnapshotTop(t, local+"/events/tweets")
+		if want := panelstest.TopHashtags(docs, time.Now().Add(-time.Hour), topN); fmt.Sprint(got) != fmt.Sprint(statusCounts(want)) {
+			t.Errorf("the dashboard process shows top hashtags %v, want %v", got, want)
+		}
+	})
+
+	t.Run("hashtag view status holds the expected related hashtags and influencers", func(t *testing.T) {
+		tag := panelstest.TopHashtags(docs, now.Add(-time.Hour), 1)[0].Hashtag
+		if err := c.Create(ctx, dashboardSpec(ns, "tag", "late", strings.ToUpper(tag), topN, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		d := waitDashboard(t, c, ns, "tag", "a refresh", 30*time.Second, func(d *v1alpha1.LiveDashboard) bool {
+			return d.Status.LastRefreshTime != nil && isTrue(d, v1alpha1.ConditionQueriesHealthy)
+		})
+		at := d.Status.LastRefreshTime.Time
+		wantRel := panelstest.RelatedHashtags(docs, tag, at.Add(-time.Hour), topN)
+		if got := fmt.Sprint(d.Status.RelatedHashtags); got != fmt.Sprint(statusCounts(wantRel)) || len(wantRel) == 0 {
+			t.Errorf("relatedHashtags = %s, want %v", got, wantRel)
+		}
+		var wantInf []v1alpha1.Influencer
+		for _, i := range panelstest.Influencers(docs, tag, at.Add(-time.Hour), topN) {
+			wantInf = append(wantInf, v1alpha1.Influencer{ScreenName: i.ScreenName, FollowersCount: i.Followers})
+		}
+		if fmt.Sprint(d.Status.Influencers) != fmt.Sprint(wantInf) || len(wantInf) == 0 {
+			t.Errorf("influencers = %v, want %v", d.Status.Influencers, wantInf)
+		}
+		if want := panelstest.Count(docs, tag, at.Add(-time.Minute)); d.Status.TweetsLastMinute != want {
+			t.Errorf("tweetsLastMinute = %d, want %d", d.Status.TweetsLastMinute, want)
+		}
+		if want := panels.PerMinute(panelstest.Count(docs, tag, at.Add(-10*time.Minute)), 10*time.Minute); d.Status.TweetsPerMinute != want {
+			t.Errorf("tweetsPerMinute = %d, want %d", d.Status.TweetsPerMinute, want)
+		}
+		if d.Status.TopHashtags != nil {
+			t.Errorf("hashtag view has topHashtags: %v", d.Status.TopHashtags)
+		}
+	})
+
+	t.Run("kubectl get dashboards prints them", func(t *testing.T) {
+		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+		if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		kubectl := filepath.Join(repoRoot(t), "bin", "k8s", "1.37.2", "kubectl")
+		// Both dashboards are refreshed by now; read their status first so
+		// the printed row can be compared with it.
+		d := waitDashboard(t, c, ns, "all", "Ready", 30*time.Second, func(d *v1alpha1.LiveDashboard) bool { return isTrue(d, v1alpha1.ConditionReady) })
+		out, err := exec.Command(kubectl, "--kubeconfig", kubeconfig, "get", "dashboards", "-n", ns, "all", "tag").CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl: %v\n%s", err, out)
+		}
+		t.Logf("kubectl get dashboards:\n%s", out)
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("want a header and 2 rows, got:\n%s", out)
+		}
+		if h := strings.Fields(lines[0]); strings.Join(h, " ") != "NAME PIPELINE HASHTAG TOP HASHTAG TWEETS/MIN READY AGE" {
+			t.Errorf("header = %q", lines[0])
+		}
+		row := strings.Fields(lines[1])
+		if len(row) != 6 || row[0] != "all" || row[1] != "late" || row[2] != d.Status.TopHashtags[0].Hashtag || row[3] != fmt.Sprint(d.Status.TweetsPerMinute) || row[4] != "True" {
+			t.Errorf("row for all = %q; status top %s, rate %d", lines[1], d.Status.TopHashtags[0].Hashtag, d.Status.TweetsPerMinute)
+		}
+		tag := strings.Fields(lines[2])
+		if len(tag) < 3 || tag[0] != "tag" || tag[2] != strings.ToUpper(panelstest.TopHashtags(docs, now.Add(-time.Hour), 1)[0].Hashtag) {
+			t.Errorf("row for tag = %q", lines[2])
+		}
+	})
+
+	t.Run("one status write per refresh interval", func(t *testing.T) {
+		if tweetsView == nil {
+			t.Skip("the tweets view did not become Ready")
+		}
+		const watchFor = 35 * time.Second
+		wctx, cancel := context.WithTimeout(ctx, watchFor)
+		defer cancel()
+		w, err := c.Watch(wctx, &v1alpha1.LiveDashboardList{}, client.InNamespace(ns), client.MatchingFields{"metadata.name": "all"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		var writes []time.Time
+		var refreshes []time.Time
+		for ev := range w.ResultChan() {
+			if ev.Type != watch.Modified {
+				continue
+			}
+			d := ev.Object.(*v1alpha1.LiveDashboard)
+			writes = append(writes, time.Now())
+			if d.Status.LastRefreshTime != nil {
+				refreshes = append(refreshes, d.Status.LastRefreshTime.Time)
+			}
+		}
+		t.Logf("status writes in %s with refreshInterval 10s: %d", watchFor, len(writes))
+		if len(writes) < 3 || len(writes) > 4 {
+			t.Errorf("%d status writes in %s, want 3 or 4 (one per 10s interval)", len(writes), watchFor)
+		}
+		for i := 1; i < len(refreshes); i++ {
+			if gap := refreshes[i].Sub(refreshes[i-1]); gap < 10*time.Second {
+				t.Errorf("refreshes %d and %d only %s apart", i-1, i, gap)
+			}
+		}
+	})
+
+	t.Run("failing queries keep the old results", func(t *testing.T) {
+		target, _ := url.Parse(f.Endpoint)
+		fp := &flakyProxy{proxy: httputil.NewSingleHostReverseProxy(target)}
+		ps := httptest.NewServer(fp)
+		defer ps.Close()
+		pipeline(t, c, ns, "flaky", ps.URL, "analytics-key", f.Collection, true)
+		if err := c.Create(ctx, dashboardSpec(ns, "flaky", "flaky", "", topN, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		good := waitDashboard(t, c, ns, "flaky", "a refresh", 30*time.Second, func(d *v1alpha1.LiveDashboard) bool {
+			return d.Status.LastRefreshTime != nil && isTrue(d, v1alpha1.ConditionQueriesHealthy)
+		})
+		fp.down.Store(true)
+		bad := waitDashboard(t, c, ns, "flaky", "QueriesHealthy=False", 40*time.Second, func(d *v1alpha1.LiveDashboard) bool {
+			q := condition(d, v1alpha1.ConditionQueriesHealthy)
+			return q != nil && q.Status == "False"
+		})
+		q := condition(bad, v1alpha1.ConditionQueriesHealthy)
+		if q.Reason != "AnalyticsUnreachable" || strings.Contains(q.Message, "SELECT") || strings.Contains(q.Message, f.APIKey) {
+			t.Errorf("QueriesHealthy = %s: %s", q.Reason, q.Message)
+		}
+		if isTrue(bad, v1alpha1.ConditionReady) {
+			t.Errorf("Ready while queries fail: %s", describe(bad))
+		}
+		if fmt.Sprint(bad.Status.TopHashtags) != fmt.Sprint(good.Status.TopHashtags) || !bad.Status.LastRefreshTime.Equal(good.Status.LastRefreshTime) {
+			t.Errorf("old results not kept: before %v at %v, after %v at %v", good.Status.TopHashtags, good.Status.LastRefreshTime, bad.Status.TopHashtags, bad.Status.LastRefreshTime)
+		}
+		fp.down.Store(false)
+		waitDashboard(t, c, ns, "flaky", "recovery", 40*time.Second, func(d *v1alpha1.LiveDashboard) bool {
+			return isTrue(d, v1alpha1.ConditionQueriesHealthy) && d.Status.LastRefreshTime.After(good.Status.LastRefreshTime.Time)
+		})
+	})
+}
+
+func statusCounts(in []panelstest.HashtagCount) []v1alpha1.HashtagCount {
+	out := make([]v1alpha1.HashtagCount, len(in))
+	for i, h := range in {
+		out[i] = v1alpha1.HashtagCount{Hashtag: h.Hashtag, TweetCount: h.Tweets}
+	}
+	return out
+}
+
+// checkDeployment: owned, hardened as the contract says, pointed at the
+// pipeline's collection with the key from the mounted Secret.
+func checkDeployment(t *testing.T, c client.Client, d *v1alpha1.LiveDashboard, f *panelstest.Fixture) {
+	t.Helper()
+	var dep appsv1.Deployment
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: d.Namespace, Name: d.Name + "-dashboard"}, &dep); err != nil {
+		t.Fatal(err)
+	}
+	if len(dep.OwnerReferences) != 1 || dep.OwnerReferences[0].UID != d.UID || dep.OwnerReferences[0].Controller == nil || !*dep.OwnerReferences[0].Controller {
+		t.Errorf("owner references = %+v", dep.OwnerReferences)
+	}
+	pod := dep.Spec.Template.Spec
+	ctr := pod.Containers[0]
+	sc := ctr.SecurityContext
+	if sc == nil || !*sc.RunAsNonRoot || *sc.RunAsUser != 65532 || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation ||
+		len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("container security context not hardened: %+v", sc)
+	}
+	if ctr.Resources.Requests.Cpu().IsZero() || ctr.Resources.Limits.Memory().IsZero() {
+		t.Errorf("resources = %+v", ctr.Resources)
+	}
+	args := strings.Join(ctr.Args, " ")
+	for _, want := range []string{"--listen=$(POD_IP):8080", "--analytics-endpoint=" + f.Endpoint, "--api-key-file=/etc/streamdash/apikey/apikey",
+		"--workspace=commons", "--collection=" + f.Collection, "--window=1h0m0s", "--top-n=5"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args %q lack %q", args, want)
+		}
+	}
+	if strings.Contains(args, f.APIKey) || len(ctr.Env) != 1 || ctr.Env[0].Name != "POD_IP" {
+		t.Errorf("the key reaches the pod other than through the mounted Secret: args %q env %+v", args, ctr.Env)
+	}
+	if v := pod.Volumes[0].Secret; v == nil || v.SecretName != "analytics-key" || v.Items[0].Key != "apikey" {
+		t.Errorf("key volume = %+v", pod.Volumes)
+	}
+	if ctr.ReadinessProbe == nil || ctr.ReadinessProbe.HTTPGet.Path != "/healthz" || ctr.ReadinessProbe.HTTPGet.Port.StrVal != "http" {
+		t.Errorf("readiness probe = %+v", ctr.ReadinessProbe)
+	}
+	var svc corev1.Service
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: d.Namespace, Name: d.Name + "-dashboard"}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spec.Ports[0].Port != 80 || svc.Spec.Ports[0].TargetPort.StrVal != "http" || len(svc.OwnerReferences) != 1 {
+		t.Errorf("service = %+v", svc.Spec)
+	}
+}
+
+// firstSnapshotTop reads the first complete Tweets-view snapshot of a
+// running dashboard and returns its top hashtags.
+func firstSnapshotTop(t *testing.T, eventsURL string) []v1alpha1.HashtagCount {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, eventsURL, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var snap struct {
+			Panels map[string]struct {
+				Rows []struct {
+					Hashtag string
+					Tweets  int64
+				} `json:"rows"`
+				Updated *time.Time `json:"updated"`
+			} `json:"panels"`
+		}
+		if err := json.Unmarshal([]byte(data), &snap); err != nil {
+			t.Fatal(err)
+		}
+		p := snap.Panels["topHashtags"]
+		if p.Updated == nil {
+			continue
+		}
+		out := make([]v1alpha1.HashtagCount, len(p.Rows))
+		for i, r := range p.Rows {
+			out[i] = v1alpha1.HashtagCount{Hashtag: r.Hashtag, TweetCount: r.Tweets}
+		}
+		return out
+	}
+	t.Fatalf("no snapshot from %s: %v", eventsURL, sc.Err())
+	return nil
+}

@@ -1,0 +1,200 @@
+package livedashboard_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/controllers/livedashboard"
+)
+
+func repoRoot(t testing.TB) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+func newScheme(t testing.TB) *k8sruntime.Scheme {
+	s := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// startAPIServer runs envtest (a real kube-apiserver and etcd) with the CRDs.
+func startAPIServer(t testing.TB) (*envtest.Environment, *rest.Config) {
+	t.Helper()
+	root := repoRoot(t)
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets = filepath.Join(root, "bin", "k8s", "1.37.2")
+	}
+	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
+		t.Skipf("no envtest binaries in %s (hack/envtest.sh builds them): %v", assets, err)
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("envtest: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	return env, cfg
+}
+
+// startManager runs a manager with only the LiveDashboard controller.
+func startManager(t testing.TB, cfg *rest.Config, opts livedashboard.Options) {
+	t.Helper()
+	ctrl.SetLogger(logr.Discard()) // the tests print what they check
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 newScheme(t),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := livedashboard.SetupWithManager(mgr, opts); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}
+
+// buildDashboard builds cmd/dashboard into a directory for the kubelet stand-in.
+func buildDashboard(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "dashboard"), "./cmd/dashboard")
+	cmd.Dir = repoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the dashboard: %v\n%s", err, out)
+	}
+	return dir
+}
+
+func newNamespace(t testing.TB, c client.Client, name string) {
+	t.Helper()
+	if err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pipeline creates a TwitterPipeline reading collection at endpoint, with the
+// key in Secret keySecret, and marks it Ready as its controller would.
+func pipeline(t testing.TB, c client.Client, ns, name, endpoint, keySecret, collection string, ready bool) *v1alpha1.TwitterPipeline {
+	t.Helper()
+	ctx := context.Background()
+	p := &v1alpha1.TwitterPipeline{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1alpha1.TwitterPipelineSpec{
+			Source: v1alpha1.SourceSpec{Replay: &v1alpha1.ReplaySource{Synthetic: &v1alpha1.SyntheticSource{Seed: 1}}},
+			Rockset: v1alpha1.RocksetSpec{
+				APIServer:       endpoint,
+				APIKeySecretRef: &v1alpha1.SecretKeyReference{Name: keySecret, Key: "apikey"},
+				Collection:      collection,
+			},
+		},
+	}
+	if err := c.Create(ctx, p); err != nil {
+		t.Fatalf("creating pipeline %s: %v", name, err)
+	}
+	if ready {
+		setPipelineReady(t, c, p)
+	}
+	return p
+}
+
+func setPipelineReady(t testing.TB, c client.Client, p *v1alpha1.TwitterPipeline) {
+	t.Helper()
+	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Ready", Message: "test", ObservedGeneration: p.Generation})
+	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionCollectionReady, Status: metav1.ConditionTrue, Reason: "Ready", Message: "test", ObservedGeneration: p.Generation})
+	if err := c.Status().Update(context.Background(), p); err != nil {
+		t.Fatalf("marking pipeline %s Ready: %v", p.Name, err)
+	}
+}
+
+func keySecret(t testing.TB, c client.Client, ns, name, key string) {
+	t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: map[string]string{"apikey": key}}
+	if err := c.Create(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dashboardSpec(ns, name, pipelineName, hashtag string, topN int32, refresh time.Duration) *v1alpha1.LiveDashboard {
+	return &v1alpha1.LiveDashboard{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1alpha1.LiveDashboardSpec{
+			PipelineRef:     v1alpha1.LocalObjectReference{Name: pipelineName},
+			Hashtag:         hashtag,
+			TopN:            topN,
+			RefreshInterval: &metav1.Duration{Duration: refresh},
+		},
+	}
+}
+
+// waitDashboard polls the API server (not a cache) until cond holds.
+func waitDashboard(t testing.TB, c client.Client, ns, name, what string, timeout time.Duration, cond func(*v1alpha1.LiveDashboard) bool) *v1alpha1.LiveDashboard {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var d v1alpha1.LiveDashboard
+	for {
+		err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &d)
+		if err == nil && cond(&d) {
+			return &d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dashboard %s/%s: timed out waiting for %s; status: %+v (err %v)", ns, name, what, d.Status, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func condition(d *v1alpha1.LiveDashboard, t string) *metav1.Condition {
+	return meta.FindStatusCondition(d.Status.Conditions, t)
+}
+
+func isTrue(d *v1alpha1.LiveDashboard, t string) bool {
+	c := condition(d, t)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == d.Generation
+}
+
+func describe(d *v1alpha1.LiveDashboard) string {
+	s := ""
+	for _, c := range d.Status.Conditions {
+		s += fmt.Sprintf("%s=%s(%s) ", c.Type, c.Status, c.Reason)
+	}
+	return s
+}
