@@ -34,14 +34,23 @@ func (s ResourceState) String() string {
 
 func stateOf(kind string, obj client.Object, observed int64, conds []metav1.Condition) ResourceState {
 	s := ResourceState{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
+	gen := obj.GetGeneration()
 	ready := meta.FindStatusCondition(conds, v1alpha1.ConditionReady)
+	stalled := meta.FindStatusCondition(conds, v1alpha1.ConditionStalled)
 	switch {
-	case observed < obj.GetGeneration():
-		s.Reason, s.Message = "NotObserved", fmt.Sprintf("the operator has not observed generation %d", obj.GetGeneration())
+	// A stalled pass may leave status.observedGeneration behind; the
+	// condition's own observedGeneration says it is current.
+	case stalled != nil && stalled.Status == metav1.ConditionTrue && stalled.ObservedGeneration >= gen:
+		s.Reason, s.Message = "Stalled/"+stalled.Reason, stalled.Message
+	case observed < gen:
+		s.Reason, s.Message = "NotObserved", fmt.Sprintf("the operator has not observed generation %d", gen)
+		if ready != nil {
+			s.Message += "; last Ready: " + ready.Reason + ": " + ready.Message
+		}
 	case ready == nil:
 		s.Reason, s.Message = "NoStatus", "no Ready condition yet"
 	default:
-		s.Ready = ready.Status == metav1.ConditionTrue && ready.ObservedGeneration >= obj.GetGeneration()
+		s.Ready = ready.Status == metav1.ConditionTrue && ready.ObservedGeneration >= gen
 		s.Reason, s.Message = ready.Reason, ready.Message
 	}
 	return s

@@ -26,18 +26,21 @@ if obj.status == nil then
   return hs
 end
 
+-- A stalled pass may leave status.observedGeneration behind, so Stalled
+-- counts when its own observedGeneration is current.
 local generation = obj.metadata.generation
+local stalled = condition("Stalled")
+if stalled ~= nil and stalled.status == "True" and
+    (generation == nil or stalled.observedGeneration == nil or stalled.observedGeneration >= generation) then
+  hs.status = "Degraded"
+  hs.message = say(stalled, "Stalled")
+  return hs
+end
+
 local observed = obj.status.observedGeneration
 if generation ~= nil and (observed == nil or observed < generation) then
   hs.status = "Progressing"
   hs.message = "Waiting for the operator to observe generation " .. generation
-  return hs
-end
-
-local stalled = condition("Stalled")
-if stalled ~= nil and stalled.status == "True" then
-  hs.status = "Degraded"
-  hs.message = say(stalled, "Stalled")
   return hs
 end
 
