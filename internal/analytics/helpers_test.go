@@ -65,7 +65,7 @@ func childServer() {
 	}
 }
 
-func emulator(t *testing.T) *kinesislocal.Emulator {
+func emulator(t testing.TB) *kinesislocal.Emulator {
 	t.Helper()
 	emuOnce.Do(func() { emu, emuErr = kinesislocal.StartProcess(nil) })
 	if emuErr != nil {
@@ -85,7 +85,7 @@ type testServer struct {
 	stop func()
 }
 
-func startServer(t *testing.T, cfg analytics.Config) *testServer {
+func startServer(t testing.TB, cfg analytics.Config) *testServer {
 	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
@@ -123,7 +123,7 @@ func startServer(t *testing.T, cfg analytics.Config) *testServer {
 	return ts
 }
 
-func client(t *testing.T, url, key string) *rs.RockClient {
+func client(t testing.TB, url, key string) *rs.RockClient {
 	t.Helper()
 	rc, err := rockset.NewClient(url, key, nil)
 	if err != nil {
@@ -144,7 +144,7 @@ func kinesisSource(integration, stream, region, policy string) option.Collection
 	}
 }
 
-func createStream(t *testing.T, e *kinesislocal.Emulator, name string, shards int32) {
+func createStream(t testing.TB, e *kinesislocal.Emulator, name string, shards int32) {
 	t.Helper()
 	ctx := context.Background()
 	kc := e.Client()
@@ -162,7 +162,7 @@ func createStream(t *testing.T, e *kinesislocal.Emulator, name string, shards in
 
 // putRecords writes records in PutRecords batches, retrying the ones the
 // emulator refuses, and returns once all are in.
-func putRecords(t *testing.T, kc *kinesis.Client, stream string, data [][]byte) {
+func putRecords(t testing.TB, kc *kinesis.Client, stream string, data [][]byte) {
 	t.Helper()
 	ctx := context.Background()
 	pending := make([]types.PutRecordsRequestEntry, len(data))
@@ -191,7 +191,7 @@ func putRecords(t *testing.T, kc *kinesis.Client, stream string, data [][]byte) 
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var lastErr error
@@ -208,7 +208,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 	}
 }
 
-func docCount(t *testing.T, rc *rs.RockClient, ws, name string) int64 {
+func docCount(t testing.TB, rc *rs.RockClient, ws, name string) int64 {
 	t.Helper()
 	c, err := rc.GetCollection(context.Background(), ws, name)
 	if err != nil {
@@ -217,7 +217,7 @@ func docCount(t *testing.T, rc *rs.RockClient, ws, name string) int64 {
 	return c.Stats.GetDocCount()
 }
 
-func waitDocs(t *testing.T, rc *rs.RockClient, ws, name string, want int64, timeout time.Duration) {
+func waitDocs(t testing.TB, rc *rs.RockClient, ws, name string, want int64, timeout time.Duration) {
 	t.Helper()
 	var got int64
 	waitFor(t, timeout, fmt.Sprintf("%s.%s to hold %d documents", ws, name, want), func() (bool, error) {
@@ -233,7 +233,7 @@ func waitDocs(t *testing.T, rc *rs.RockClient, ws, name string, want int64, time
 	})
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -248,7 +248,7 @@ type child struct {
 	cmd *exec.Cmd
 }
 
-func startChild(t *testing.T, addr, dataDir string) *child {
+func startChild(t testing.TB, addr, dataDir string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "ANALYTICS_CHILD=1", "ANALYTICS_LISTEN="+addr, "ANALYTICS_DATA="+dataDir)

@@ -19,7 +19,7 @@ import (
 	"github.com/streamdash/streamdash/internal/analytics/tweetfixture"
 )
 
-func setupTweets(t *testing.T, rc *rs.RockClient, region, name, stream, policy string, extra ...option.CollectionOption) {
+func setupTweets(t testing.TB, rc *rs.RockClient, region, name, stream, policy string, extra ...option.CollectionOption) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := rc.GetIntegration(ctx, "kinesis-test"); err != nil {

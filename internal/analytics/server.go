@@ -385,3 +385,20 @@ func (s *Server) purgeLoop(ctx context.Context) {
 const createdBy = "analytics"
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+// CollectionStorage returns a collection's storage, for loading documents
+// without a stream (benchmarks, tools) and for direct inspection.
+func (s *Server) CollectionStorage(ws, name string) (*store.Collection, error) {
+	c, err := s.findCollection(ws, name)
+	if err != nil {
+		return nil, err
+	}
+	sc, ok := s.store.Get(c.Table)
+	if !ok {
+		return nil, fmt.Errorf("collection %s.%s has no open storage", ws, name)
+	}
+	return sc, nil
+}
+
+// Store is the server's DuckDB store.
+func (s *Server) Store() *store.Store { return s.store }

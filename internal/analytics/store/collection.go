@@ -1,12 +1,13 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -71,6 +72,10 @@ type Collection struct {
 	conn      *sql.Conn // ingest's own connection: it owns the temp staging tables
 	eventTime EventTime
 	transform string // SQL over the temp table _input, already checked
+
+	shapes      map[uint64]bool // document shapes already merged into schema
+	inputSchema map[string]any  // what the transformation's _input has seen
+	inputShapes map[uint64]bool
 }
 
 // Collection returns the collection stored in table, creating it when absent.
@@ -80,7 +85,8 @@ func (s *Store) Collection(ctx context.Context, table string) (*Collection, erro
 	if c, ok := s.colls[table]; ok {
 		return c, nil
 	}
-	c := &Collection{s: s, Table: table, schema: map[string]any{}}
+	c := &Collection{s: s, Table: table, schema: map[string]any{}, shapes: map[uint64]bool{},
+		inputSchema: map[string]any{}, inputShapes: map[uint64]bool{}}
 	var schema sql.NullString
 	err := s.db.QueryRowContext(ctx, `SELECT schema FROM _sd_collections WHERE tbl = $1`, table).Scan(&schema)
 	switch {
@@ -175,7 +181,7 @@ func (c *Collection) ingestConn(ctx context.Context) (*sql.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS _sd_stage (ord INTEGER, raw VARCHAR, rid VARCHAR, arrival TIMESTAMP)`); err != nil {
+	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS _sd_stage (ord INTEGER, raw VARCHAR, id VARCHAR, evt TIMESTAMP, arrival TIMESTAMP)`); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -213,11 +219,106 @@ func (c *Collection) Stats(ctx context.Context) (Stats, error) {
 	return st, err
 }
 
-// isJSONObject is the cheap pre-check that keeps malformed records out of
-// DuckDB, where one bad value would fail the whole batch.
-func isJSONObject(b []byte) bool {
-	t := bytes.TrimLeft(b, " \t\r\n")
-	return len(t) > 0 && t[0] == '{' && json.Valid(t)
+// staged is a document ready for the staging table.
+type staged struct {
+	raw     []byte
+	id      string
+	given   bool      // _id came from the document, so it may replace a stored one
+	evt     time.Time // zero: not found in Go, let SQL decide
+	arrival time.Time
+}
+
+// prepare validates records, learns new shapes, and works out each
+// document's _id and _event_time. Malformed records are counted, not staged.
+// Later records with the same _id replace earlier ones, as they would in the table.
+func (c *Collection) prepare(recs []Record, shapes map[uint64]bool) (docs []staged, schema map[string]any, malformed int) {
+	want := []string{"_id", "_event_time"}
+	topField := c.eventTime.Field != "" && !strings.Contains(c.eventTime.Field, ".")
+	if topField {
+		want = append(want, c.eventTime.Field)
+	}
+	schema = c.schema
+	byID := make(map[string]int, len(recs))
+	docs = make([]staged, 0, len(recs))
+	for _, r := range recs {
+		if !json.Valid(r.Data) {
+			malformed++
+			continue
+		}
+		fp, vals, err := scanShape(r.Data, want)
+		if err != nil {
+			malformed++
+			continue
+		}
+		if !c.shapes[fp] && !shapes[fp] {
+			st, err := docStructure(r.Data)
+			if err != nil {
+				malformed++
+				continue
+			}
+			for k := range st {
+				if reservedColumns[strings.ToLower(k)] {
+					delete(st, k)
+				}
+			}
+			schema = mergeSchema(schema, st).(map[string]any)
+			shapes[fp] = true
+		}
+		d := staged{raw: r.Data, id: r.RID, arrival: r.Arrival}
+		if v := vals[0]; v != nil && string(v) != "null" {
+			d.id = scalarText(v)
+			d.given = true
+		}
+		switch {
+		case topField:
+			d.evt = parseEventTime(vals[2], c.eventTime.Format)
+		case c.eventTime.Field == "" && vals[1] != nil:
+			d.evt = parseEventTime(vals[1], "")
+		}
+		if i, ok := byID[d.id]; ok {
+			docs[i] = d
+			continue
+		}
+		byID[d.id] = len(docs)
+		docs = append(docs, d)
+	}
+	return docs, schema, malformed
+}
+
+// scalarText is a raw JSON value as _id text: a string's contents, anything
+// else as written.
+func scalarText(raw []byte) string {
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err == nil {
+			return s
+		}
+	}
+	return string(raw)
+}
+
+func parseEventTime(raw []byte, format string) time.Time {
+	if raw == nil {
+		return time.Time{}
+	}
+	text := scalarText(raw)
+	switch format {
+	case "milliseconds_since_epoch", "seconds_since_epoch":
+		f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e16 {
+			return time.Time{}
+		}
+		if format == "seconds_since_epoch" {
+			f *= 1000
+		}
+		return time.UnixMicro(int64(f * 1000)).UTC()
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"} {
+		if t, err := time.Parse(layout, text); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
 }
 
 // Write ingests a batch: malformed records are counted and skipped, the rest
@@ -231,46 +332,23 @@ func (c *Collection) Write(ctx context.Context, b Batch) (WriteResult, error) {
 	if err != nil {
 		return res, err
 	}
-	good := make([]Record, 0, len(b.Records))
-	for _, r := range b.Records {
-		if isJSONObject(r.Data) {
-			good = append(good, r)
-			res.Bytes += int64(len(r.Data))
-		} else {
-			res.Malformed++
-		}
-	}
-	if err := c.stage(ctx, conn, good); err != nil {
-		return res, err
-	}
-	n := len(good)
-	if c.transform != "" && n > 0 {
-		kept, rejected, err := c.applyTransform(ctx, conn, good)
+	recs := b.Records
+	if c.transform != "" && len(recs) > 0 {
+		var rejected int
+		recs, rejected, err = c.applyTransform(ctx, conn, recs)
 		if err != nil {
 			return res, err
 		}
-		n = kept
 		res.Malformed += rejected
 	}
-
-	newSchema := c.schema
-	if n > 0 {
-		var structure sql.NullString
-		if err := conn.QueryRowContext(ctx, `SELECT json_group_structure(raw::JSON)::VARCHAR FROM _sd_stage`).Scan(&structure); err != nil {
-			return res, fmt.Errorf("batch structure: %w", err)
-		}
-		var batch map[string]any
-		if structure.Valid {
-			if err := json.Unmarshal([]byte(structure.String), &batch); err != nil {
-				return res, fmt.Errorf("batch structure: %w", err)
-			}
-		}
-		for k := range batch {
-			if reservedColumns[strings.ToLower(k)] {
-				delete(batch, k)
-			}
-		}
-		newSchema = mergeSchema(c.schema, batch).(map[string]any)
+	shapes := map[uint64]bool{}
+	docs, newSchema, malformed := c.prepare(recs, shapes)
+	res.Malformed += malformed
+	for _, d := range docs {
+		res.Bytes += int64(len(d.raw))
+	}
+	if err := c.stage(ctx, conn, docs); err != nil {
+		return res, err
 	}
 
 	tx, err := conn.BeginTx(ctx, nil)
@@ -281,10 +359,15 @@ func (c *Collection) Write(ctx context.Context, b Batch) (WriteResult, error) {
 	if err := c.evolve(ctx, tx, newSchema); err != nil {
 		return res, err
 	}
-	if n > 0 {
-		tbl := quoteIdent(c.Table)
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+tbl+` WHERE _id IN (SELECT `+idExpr+` FROM _sd_stage)`); err != nil {
-			return res, fmt.Errorf("upsert delete: %w", err)
+	if len(docs) > 0 {
+		// A generated _id names a Kinesis record, and checkpoints commit with
+		// the documents, so it cannot be stored already: only documents that
+		// bring their own _id can replace one, and only then is the table
+		// searched.
+		if anyGiven(docs) {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+quoteIdent(c.Table)+` WHERE _id IN (SELECT id FROM _sd_stage)`); err != nil {
+				return res, fmt.Errorf("upsert delete: %w", err)
+			}
 		}
 		r, err := tx.ExecContext(ctx, c.insertSQL(newSchema))
 		if err != nil {
@@ -304,16 +387,33 @@ func (c *Collection) Write(ctx context.Context, b Batch) (WriteResult, error) {
 		return res, fmt.Errorf("commit batch: %w", err)
 	}
 	c.schema = newSchema
+	if len(c.shapes) > maxShapes {
+		c.shapes = map[uint64]bool{}
+	}
+	for fp := range shapes {
+		c.shapes[fp] = true
+	}
 	return res, nil
 }
 
-const idExpr = `COALESCE(json_extract_string(raw, '$._id'), rid)`
+func anyGiven(docs []staged) bool {
+	for _, d := range docs {
+		if d.given {
+			return true
+		}
+	}
+	return false
+}
 
-func (c *Collection) stage(ctx context.Context, conn *sql.Conn, recs []Record) error {
+// maxShapes bounds the memory of shape fingerprints; forgetting them only
+// costs a decode of the next document of each shape.
+const maxShapes = 4096
+
+func (c *Collection) stage(ctx context.Context, conn *sql.Conn, docs []staged) error {
 	if _, err := conn.ExecContext(ctx, `TRUNCATE _sd_stage`); err != nil {
 		return fmt.Errorf("stage: %w", err)
 	}
-	if len(recs) == 0 {
+	if len(docs) == 0 {
 		return nil
 	}
 	return conn.Raw(func(dc any) error {
@@ -321,8 +421,12 @@ func (c *Collection) stage(ctx context.Context, conn *sql.Conn, recs []Record) e
 		if err != nil {
 			return fmt.Errorf("stage appender: %w", err)
 		}
-		for i, r := range recs {
-			if err := a.AppendRow(int32(i), string(r.Data), r.RID, r.Arrival.UTC()); err != nil {
+		for i, d := range docs {
+			var evt driver.Value
+			if !d.evt.IsZero() {
+				evt = d.evt
+			}
+			if err := a.AppendRow(int32(i), string(d.raw), d.id, evt, d.arrival.UTC()); err != nil {
 				a.Close()
 				return fmt.Errorf("stage append: %w", err)
 			}
@@ -331,16 +435,45 @@ func (c *Collection) stage(ctx context.Context, conn *sql.Conn, recs []Record) e
 	})
 }
 
-// applyTransform replaces the staged records with the transformation's
-// output. A batch the transformation fails on is retried record by record so
-// that only the records it rejects are lost (and counted).
-func (c *Collection) applyTransform(ctx context.Context, conn *sql.Conn, recs []Record) (kept, rejected int, err error) {
+// applyTransform runs the ingest transformation over the records and returns
+// its output as new records. A batch the transformation fails on is retried
+// record by record so that only the records it rejects are lost (and counted).
+func (c *Collection) applyTransform(ctx context.Context, conn *sql.Conn, recs []Record) ([]Record, int, error) {
+	var input []staged
+	rejected := 0
+	for _, r := range recs {
+		if !json.Valid(r.Data) {
+			rejected++
+			continue
+		}
+		fp, _, err := scanShape(r.Data, nil)
+		if err != nil {
+			rejected++
+			continue
+		}
+		if !c.inputShapes[fp] {
+			st, err := docStructure(r.Data)
+			if err != nil {
+				rejected++
+				continue
+			}
+			c.inputSchema = mergeSchema(c.inputSchema, st).(map[string]any)
+			c.inputShapes[fp] = true
+		}
+		input = append(input, staged{raw: r.Data, id: r.RID, arrival: r.Arrival})
+	}
+	if len(input) == 0 {
+		return nil, rejected, nil
+	}
+	if err := c.stage(ctx, conn, input); err != nil {
+		return nil, 0, err
+	}
 	out, err := c.transformStaged(ctx, conn)
 	if err != nil {
 		out = nil
-		for _, r := range recs {
-			if err := c.stage(ctx, conn, []Record{r}); err != nil {
-				return 0, 0, err
+		for _, d := range input {
+			if err := c.stage(ctx, conn, []staged{d}); err != nil {
+				return nil, 0, err
 			}
 			one, err := c.transformStaged(ctx, conn)
 			if err != nil {
@@ -348,37 +481,22 @@ func (c *Collection) applyTransform(ctx context.Context, conn *sql.Conn, recs []
 				continue
 			}
 			for i := range one {
-				one[i].Arrival = r.Arrival
+				one[i].Arrival = d.arrival
 			}
 			out = append(out, one...)
 		}
 	}
-	if len(out) > 0 {
-		first := recs[0].RID
-		for i := range out {
-			out[i].RID = fmt.Sprintf("%s#%d", first, i)
-			if out[i].Arrival.IsZero() {
-				out[i].Arrival = recs[0].Arrival
-			}
+	for i := range out {
+		out[i].RID = fmt.Sprintf("%s#%d", input[0].id, i)
+		if out[i].Arrival.IsZero() {
+			out[i].Arrival = input[0].arrival
 		}
 	}
-	if err := c.stage(ctx, conn, out); err != nil {
-		return 0, 0, err
-	}
-	return len(out), rejected, nil
+	return out, rejected, nil
 }
 
 func (c *Collection) transformStaged(ctx context.Context, conn *sql.Conn) ([]Record, error) {
-	var structure sql.NullString
-	if err := conn.QueryRowContext(ctx, `SELECT json_group_structure(raw::JSON)::VARCHAR FROM _sd_stage`).Scan(&structure); err != nil {
-		return nil, err
-	}
-	var s map[string]any
-	if structure.Valid {
-		if err := json.Unmarshal([]byte(structure.String), &s); err != nil {
-			return nil, err
-		}
-	}
+	s := c.inputSchema
 	if len(s) == 0 {
 		s = map[string]any{"_": tNull}
 	}
@@ -443,15 +561,13 @@ func (c *Collection) insertSQL(schema map[string]any) string {
 	if len(schema) > 0 {
 		sb.WriteString(`, unnest(d)`)
 	}
-	sb.WriteString(` FROM (SELECT `)
-	sb.WriteString(idExpr)
-	sb.WriteString(` AS _id, `)
+	sb.WriteString(` FROM (SELECT id AS _id, `)
 	sb.WriteString(eventTimeExpr(c.eventTime))
 	sb.WriteString(` AS _event_time`)
 	if len(schema) > 0 {
 		fmt.Fprintf(&sb, `, json_transform(raw, %s) AS d`, quoteLiteral(specJSON(schema)))
 	}
-	sb.WriteString(` FROM _sd_stage QUALIFY row_number() OVER (PARTITION BY _id ORDER BY ord DESC) = 1)`)
+	sb.WriteString(` FROM _sd_stage)`)
 	return sb.String()
 }
 
@@ -463,9 +579,11 @@ func jsonPath(field string) string {
 	return quoteLiteral("$." + strings.Join(parts, "."))
 }
 
+// eventTimeExpr is _event_time in SQL: what Go found (evt), else a nested
+// field Go does not look into, else the arrival time.
 func eventTimeExpr(et EventTime) string {
-	if et.Field == "" {
-		return `COALESCE(TRY_CAST(json_extract_string(raw, '$._event_time') AS TIMESTAMP), arrival)`
+	if et.Field == "" || !strings.Contains(et.Field, ".") {
+		return `COALESCE(evt, arrival)`
 	}
 	v := `json_extract_string(raw, ` + jsonPath(et.Field) + `)`
 	var t string
@@ -477,7 +595,7 @@ func eventTimeExpr(et EventTime) string {
 	default:
 		t = `TRY_CAST(` + v + ` AS TIMESTAMP)`
 	}
-	return `COALESCE(` + t + `, arrival)`
+	return `COALESCE(evt, ` + t + `, arrival)`
 }
 
 func writeCheckpoints(ctx context.Context, tx *sql.Tx, table string, cps []Checkpoint) error {
