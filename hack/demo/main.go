@@ -25,17 +25,18 @@ func main() {
 		binDir   = flag.String("bin-dir", "bin", "where the built programs are (make build)")
 		samples  = flag.String("samples", "config/samples", "what to apply: a kustomization, a directory or a file")
 		timeout  = flag.Duration("ready-timeout", 5*time.Minute, "how long to wait for the samples to become Ready")
+		stalled  = flag.Duration("stalled-timeout", time.Minute, "give up when a resource stays Stalled this long")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, localcluster.Options{BinDir: *binDir, StateDir: *stateDir, Progress: os.Stdout, SetGlobalLogger: true}, *samples, *timeout); err != nil {
+	if err := run(ctx, localcluster.Options{BinDir: *binDir, StateDir: *stateDir, Progress: os.Stdout, SetGlobalLogger: true}, *samples, *timeout, *stalled); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, opts localcluster.Options, samples string, timeout time.Duration) error {
+func run(ctx context.Context, opts localcluster.Options, samples string, timeout, stalledFor time.Duration) error {
 	say := func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 	c, err := localcluster.Start(ctx, opts)
 	if err != nil {
@@ -61,10 +62,14 @@ func run(ctx context.Context, opts localcluster.Options, samples string, timeout
 	if ready {
 		say("waiting up to %s for the pipeline and dashboards to become Ready ...", timeout)
 		wctx, cancel := context.WithTimeout(ctx, timeout)
-		err := c.WaitReady(wctx, 10*time.Second, func(states []localcluster.ResourceState) {
-			for _, s := range states {
-				say("  %s", s)
-			}
+		err := c.WaitReady(wctx, localcluster.WaitOptions{
+			ReportEvery: 10 * time.Second,
+			Report: func(states []localcluster.ResourceState) {
+				for _, s := range states {
+					say("  %s", s)
+				}
+			},
+			StalledFor: stalledFor,
 		})
 		cancel()
 		if ctx.Err() != nil {

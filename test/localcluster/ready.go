@@ -18,6 +18,9 @@ import (
 type ResourceState struct {
 	Kind, Namespace, Name string
 	Ready                 bool
+	// Stalled is true while a current Stalled condition says the user must
+	// change something.
+	Stalled bool
 	// Reason and Message come from the Ready condition, or say that the
 	// operator has not observed the latest generation yet.
 	Reason, Message string
@@ -41,6 +44,7 @@ func stateOf(kind string, obj client.Object, observed int64, conds []metav1.Cond
 	// A stalled pass may leave status.observedGeneration behind; the
 	// condition's own observedGeneration says it is current.
 	case stalled != nil && stalled.Status == metav1.ConditionTrue && stalled.ObservedGeneration >= gen:
+		s.Stalled = true
 		s.Reason, s.Message = "Stalled/"+stalled.Reason, stalled.Message
 	case observed < gen:
 		s.Reason, s.Message = "NotObserved", fmt.Sprintf("the operator has not observed generation %d", gen)
@@ -78,29 +82,65 @@ func (c *Cluster) States(ctx context.Context) ([]ResourceState, error) {
 	return out, nil
 }
 
+// WaitOptions tune WaitReady.
+type WaitOptions struct {
+	// Report receives the states every ReportEvery while not all are ready.
+	Report      func([]ResourceState)
+	ReportEvery time.Duration
+	// StalledFor, when set, gives up once a resource has stayed Stalled this
+	// long: Stalled is terminal until someone changes the spec.
+	StalledFor time.Duration
+}
+
 // WaitReady waits until every TwitterPipeline and LiveDashboard is Ready for
-// its current generation, reporting the states every interval to report
-// (nil: silent). It fails with the last states when ctx ends.
-func (c *Cluster) WaitReady(ctx context.Context, interval time.Duration, report func([]ResourceState)) error {
-	lastReport := time.Time{}
+// its current generation. It fails with the last states when ctx ends or a
+// resource stays Stalled for StalledFor.
+func (c *Cluster) WaitReady(ctx context.Context, o WaitOptions) error {
+	var lastReport time.Time
+	stalledSince := map[string]time.Time{}
 	var states []ResourceState
+	describe := func(prefix string) error {
+		var lines []string
+		for _, s := range states {
+			lines = append(lines, s.String())
+		}
+		return fmt.Errorf("%s: %s", prefix, strings.Join(lines, "; "))
+	}
 	for {
 		var err error
 		states, err = c.States(ctx)
 		if err == nil && len(states) > 0 && allReady(states) {
 			return nil
 		}
-		if report != nil && err == nil && time.Since(lastReport) >= interval {
-			report(states)
-			lastReport = time.Now()
+		if err == nil {
+			now := time.Now()
+			seen := map[string]bool{}
+			for _, s := range states {
+				key := s.Kind + "/" + s.Namespace + "/" + s.Name
+				if !s.Stalled {
+					continue
+				}
+				seen[key] = true
+				if _, ok := stalledSince[key]; !ok {
+					stalledSince[key] = now
+				}
+				if o.StalledFor > 0 && now.Sub(stalledSince[key]) >= o.StalledFor {
+					return describe(fmt.Sprintf("%s stayed Stalled for %s", key, o.StalledFor))
+				}
+			}
+			for key := range stalledSince {
+				if !seen[key] {
+					delete(stalledSince, key)
+				}
+			}
+			if o.Report != nil && now.Sub(lastReport) >= o.ReportEvery {
+				o.Report(states)
+				lastReport = now
+			}
 		}
 		select {
 		case <-ctx.Done():
-			var lines []string
-			for _, s := range states {
-				lines = append(lines, s.String())
-			}
-			return fmt.Errorf("not ready: %s", strings.Join(lines, "; "))
+			return describe("not ready")
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
