@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/streamdash/streamdash/test/localcluster"
 )
 
@@ -28,6 +30,10 @@ func main() {
 		stalled  = flag.Duration("stalled-timeout", time.Minute, "give up when a resource stays Stalled this long")
 	)
 	flag.Parse()
+	// `make demo` runs us under `go run`, which dies on SIGTERM without
+	// passing it on; ask the kernel for a SIGTERM when our parent goes, so
+	// the usual clean stop still happens.
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, localcluster.Options{BinDir: *binDir, StateDir: *stateDir, Progress: os.Stdout, SetGlobalLogger: true}, *samples, *timeout, *stalled); err != nil {
@@ -62,11 +68,18 @@ func run(ctx context.Context, opts localcluster.Options, samples string, timeout
 	if ready {
 		say("waiting up to %s for the pipeline and dashboards to become Ready ...", timeout)
 		wctx, cancel := context.WithTimeout(ctx, timeout)
+		lastReport := ""
 		err := c.WaitReady(wctx, localcluster.WaitOptions{
-			ReportEvery: 10 * time.Second,
+			ReportEvery: 2 * time.Second,
 			Report: func(states []localcluster.ResourceState) {
+				// Only changes: the same lines every 10 s hide what moved.
+				var b strings.Builder
 				for _, s := range states {
-					say("  %s", s)
+					fmt.Fprintf(&b, "  %s\n", s)
+				}
+				if b.String() != lastReport {
+					fmt.Print(b.String())
+					lastReport = b.String()
 				}
 			},
 			StalledFor: stalledFor,
