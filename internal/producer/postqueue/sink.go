@@ -45,10 +45,16 @@ func (s *Sink) Emit(ctx context.Context, d tweet.Document) error {
 		return nil
 	}
 	p := Post{Key: PartitionKey(d.IDStr), Data: data}
-	s.m.Read.WithLabelValues(s.source).Inc()
 	if s.block {
-		return s.q.Put(ctx, p)
+		// Counted only once queued: a post refused at shutdown was never
+		// acknowledged, so "everything read is written" stays checkable.
+		if err := s.q.Put(ctx, p); err != nil {
+			return err
+		}
+		s.m.Read.WithLabelValues(s.source).Inc()
+		return nil
 	}
+	s.m.Read.WithLabelValues(s.source).Inc()
 	if !s.q.Offer(p) {
 		s.m.Dropped.WithLabelValues(s.source).Inc()
 		return ErrDropped
