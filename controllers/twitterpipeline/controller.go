@@ -32,7 +32,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
-	"github.com/streamdash/streamdash/controllers/status"
 	"github.com/streamdash/streamdash/internal/kinesis"
 )
 
@@ -51,7 +50,6 @@ const ControllerName = "streamdash-twitterpipeline"
 type Reconciler struct {
 	client   client.Client
 	opts     Options
-	reporter status.Reporter
 	recorder events.EventRecorder
 }
 
@@ -86,7 +84,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	rec := mgr.GetEventRecorder(ControllerName)
-	r := &Reconciler{client: mgr.GetClient(), opts: opts, reporter: status.Reporter{Recorder: rec}, recorder: rec}
+	r := &Reconciler{client: mgr.GetClient(), opts: opts, recorder: rec}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("twitterpipeline").
 		// Our own status writes do not change the generation: they must not

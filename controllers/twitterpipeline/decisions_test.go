@@ -2,6 +2,7 @@ package twitterpipeline
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,10 +13,13 @@ import (
 	"github.com/rockset/rockset-go-client/openapi"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/controllers/status"
 )
 
 func newPipeline(mutate ...func(*v1alpha1.TwitterPipeline)) *v1alpha1.TwitterPipeline {
@@ -479,5 +483,42 @@ func TestReferences(t *testing.T) {
 				t.Errorf("references() = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// recordingRecorder keeps the events it is given.
+type recordingRecorder struct{ notes []string }
+
+func (r *recordingRecorder) Eventf(_, _ runtime.Object, eventtype, reason, action, note string, args ...any) {
+	r.notes = append(r.notes, eventtype+" "+reason+" "+fmt.Sprintf(note, args...))
+}
+
+func TestEveryConditionChangeIsOneEvent(t *testing.T) {
+	rec := &recordingRecorder{}
+	r := &Reconciler{recorder: rec}
+	p := newPipeline()
+	steps := []struct {
+		cond metav1.Condition
+		// wantEvents is how many events the change records.
+		wantEvents int
+	}{
+		{cond: status.False(v1alpha1.ConditionStreamReady, ReasonStreamCreating, "creating"), wantEvents: 1},
+		{cond: status.False(v1alpha1.ConditionStreamReady, ReasonStreamCreating, "creating"), wantEvents: 0},
+		{cond: status.False(v1alpha1.ConditionStreamReady, ReasonStreamUpdating, "updating"), wantEvents: 1},
+		{cond: status.True(v1alpha1.ConditionStreamReady, ReasonStreamActive, "active"), wantEvents: 1},
+		{cond: status.True(v1alpha1.ConditionStalled, ReasonMissingSecret, "gone"), wantEvents: 1},
+	}
+	for i, st := range steps {
+		n := len(rec.notes)
+		r.setCondition(p, st.cond)
+		if got := len(rec.notes) - n; got != st.wantEvents {
+			t.Errorf("step %d (%s %s): %d events, want %d: %q", i, st.cond.Type, st.cond.Reason, got, st.wantEvents, rec.notes[n:])
+		}
+	}
+	if last := rec.notes[len(rec.notes)-1]; !strings.HasPrefix(last, "Warning MissingSecret Stalled=True") {
+		t.Errorf("Stalled event = %q, want a Warning", last)
+	}
+	if c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionStreamReady); c == nil || c.Reason != ReasonStreamActive || c.ObservedGeneration != 1 {
+		t.Errorf("StreamReady = %+v", c)
 	}
 }

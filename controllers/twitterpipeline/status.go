@@ -39,8 +39,8 @@ func (r *Reconciler) computeStatus(s *pass, final outcome) {
 		if msg == "" {
 			msg = "cleaning up"
 		}
-		r.reporter.Set(p, status.False(v1alpha1.ConditionReady, ReasonDeleting, msg))
-		r.reporter.Set(p, status.True(v1alpha1.ConditionReconciling, ReasonDeleting, msg))
+		r.setCondition(p, status.False(v1alpha1.ConditionReady, ReasonDeleting, msg))
+		r.setCondition(p, status.True(v1alpha1.ConditionReconciling, ReasonDeleting, msg))
 		r.setStalled(p, final)
 		recordMetrics(p)
 		return
@@ -49,9 +49,9 @@ func (r *Reconciler) computeStatus(s *pass, final outcome) {
 	for _, t := range partConditions {
 		if pt, ok := s.parts[t]; ok {
 			if pt.ready {
-				r.reporter.Set(p, status.True(t, pt.reason, pt.message))
+				r.setCondition(p, status.True(t, pt.reason, pt.message))
 			} else {
-				r.reporter.Set(p, status.False(t, pt.reason, pt.message))
+				r.setCondition(p, status.False(t, pt.reason, pt.message))
 			}
 		}
 	}
@@ -82,14 +82,14 @@ func (r *Reconciler) computeStatus(s *pass, final outcome) {
 		}
 	}
 	if ready {
-		r.reporter.Set(p, status.True(v1alpha1.ConditionReady, reason, msg))
-		r.reporter.Remove(p, v1alpha1.ConditionReconciling)
+		r.setCondition(p, status.True(v1alpha1.ConditionReady, reason, msg))
+		r.removeCondition(p, v1alpha1.ConditionReconciling)
 	} else {
-		r.reporter.Set(p, status.False(v1alpha1.ConditionReady, reason, msg))
+		r.setCondition(p, status.False(v1alpha1.ConditionReady, reason, msg))
 		if stalledNow {
-			r.reporter.Remove(p, v1alpha1.ConditionReconciling)
+			r.removeCondition(p, v1alpha1.ConditionReconciling)
 		} else {
-			r.reporter.Set(p, status.True(v1alpha1.ConditionReconciling, ReasonProgressing, msg))
+			r.setCondition(p, status.True(v1alpha1.ConditionReconciling, ReasonProgressing, msg))
 		}
 	}
 	if final.intent == intentDone || final.intent == intentWait {
@@ -101,10 +101,10 @@ func (r *Reconciler) computeStatus(s *pass, final outcome) {
 // setStalled sets or removes Stalled and reports whether the pipeline is stalled.
 func (r *Reconciler) setStalled(p *v1alpha1.TwitterPipeline, final outcome) bool {
 	if final.intent == intentStalled {
-		r.reporter.Set(p, status.True(v1alpha1.ConditionStalled, final.reason, final.message))
+		r.setCondition(p, status.True(v1alpha1.ConditionStalled, final.reason, final.message))
 		return true
 	}
-	r.reporter.Remove(p, v1alpha1.ConditionStalled)
+	r.removeCondition(p, v1alpha1.ConditionStalled)
 	return false
 }
 
