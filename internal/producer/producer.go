@@ -84,6 +84,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Stream == "" {
 		return errors.New("--stream is required")
 	}
+	if cfg.Source == "" {
+		cfg.Source = SourceReplay
+	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 10000
 	}
@@ -176,7 +179,7 @@ func errString(err error) string {
 // disconnects slow readers, so its sink drops and counts when full.
 func newSource(cfg Config) (source, bool, error) {
 	switch cfg.Source {
-	case SourceReplay, "":
+	case SourceReplay:
 		rc := cfg.Replay
 		rc.Log = cfg.Log
 		s, err := replay.New(rc)

@@ -139,4 +139,3 @@ func TestPartitionKey(t *testing.T) {
 		})
 	}
 }
-

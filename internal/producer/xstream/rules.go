@@ -242,9 +242,10 @@ func problemTitle(b []byte) string {
 	return ""
 }
 
+// truncate shortens s to about n bytes for a log line, keeping it valid UTF-8.
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if len(s) > n {
+		s = s[:n]
 	}
-	return s[:n]
+	return strings.ToValidUTF8(s, "")
 }
