@@ -38,7 +38,12 @@ type Reporter struct {
 func (r Reporter) Set(obj Object, cond metav1.Condition) bool {
 	cond.ObservedGeneration = obj.GetGeneration()
 	conds := obj.GetConditions()
-	old := meta.FindStatusCondition(*conds, cond.Type)
+	var old *metav1.Condition
+	if found := meta.FindStatusCondition(*conds, cond.Type); found != nil {
+		// A copy: SetStatusCondition below overwrites the element in place.
+		c := *found
+		old = &c
+	}
 	if old != nil && old.Status == cond.Status && old.Reason == cond.Reason &&
 		old.Message == cond.Message && old.ObservedGeneration == cond.ObservedGeneration {
 		return false
