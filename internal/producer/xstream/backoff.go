@@ -17,6 +17,11 @@ type Backoff struct {
 	// IdleTimeout: this long without a byte (keep-alives arrive every 20 s)
 	// means the connection is dead.
 	IdleTimeout time.Duration
+	// MaxConnects attempts are allowed per ConnectWindow; X refuses more
+	// (50 per 15 minutes). It bounds the immediate reconnects that follow
+	// dropped connections, which no other rule slows down.
+	MaxConnects   int
+	ConnectWindow time.Duration
 }
 
 // DefaultBackoff is X's published guidance: 20 s idle timeout; network
@@ -29,6 +34,7 @@ func DefaultBackoff() Backoff {
 		HTTPStart: 5 * time.Second, HTTPMax: 320 * time.Second,
 		RateLimitStart: time.Minute, RateLimitMax: 15 * time.Minute,
 		IdleTimeout: 20 * time.Second,
+		MaxConnects: 50, ConnectWindow: 15 * time.Minute,
 	}
 }
 

@@ -149,9 +149,21 @@ func (c *Client) Run(ctx context.Context, sink Sink) error {
 	}
 	var netFails, httpFails, rateFails int
 	var delay time.Duration
+	var attempts []time.Time // connection attempts inside the window
 	for attempt := 0; ; attempt++ {
 		if wait := c.untilReset(); wait > delay {
 			delay = wait
+		}
+		if b := c.cfg.Backoff; b.MaxConnects > 0 {
+			now := c.cfg.Now()
+			for len(attempts) > 0 && now.Sub(attempts[0]) >= b.ConnectWindow {
+				attempts = attempts[1:]
+			}
+			if len(attempts) >= b.MaxConnects {
+				if wait := attempts[0].Add(b.ConnectWindow).Sub(now); wait > delay {
+					delay = wait
+				}
+			}
 		}
 		if err := c.cfg.Wait(ctx, delay); err != nil || ctx.Err() != nil {
 			return nil
@@ -159,6 +171,7 @@ func (c *Client) Run(ctx context.Context, sink Sink) error {
 		if attempt > 0 {
 			sink.Reconnected()
 		}
+		attempts = append(attempts, c.cfg.Now())
 		res := c.connect(ctx, sink)
 		if ctx.Err() != nil {
 			return nil

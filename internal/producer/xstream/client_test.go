@@ -384,3 +384,48 @@ func TestOversizedLineSkipped(t *testing.T) {
 		t.Errorf("malformed %v", sink.malformed)
 	}
 }
+
+// TestConnectionAttemptLimit: connections that deliver and drop are retried
+// at once, but never more than MaxConnects per ConnectWindow.
+func TestConnectionAttemptLimit(t *testing.T) {
+	var scripts []xstreamtest.Script
+	for i := 1; i <= 5; i++ {
+		scripts = append(scripts, xstreamtest.Lines([]string{xstreamtest.Post(i)}, "close"))
+	}
+	_, srv := xstreamtest.Start(t, testToken, scripts...)
+	b := xstream.DefaultBackoff()
+	b.MaxConnects, b.ConnectWindow = 3, time.Hour
+	clock := time.Date(2026, 11, 26, 5, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	var waits []time.Duration
+	c, err := xstream.New(xstream.Config{
+		Endpoint: srv.URL, BearerToken: testToken, Backoff: b,
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock },
+		Wait: func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			defer mu.Unlock()
+			waits = append(waits, d)
+			clock = clock.Add(d + time.Second) // each connection takes a second
+			return ctx.Err()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sink := &recordingSink{}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, sink) }()
+	waitFor(t, "five posts", func() bool { return len(sink.ids()) == 5 })
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	// Attempts at 1s, 2s and 3s; at 3s the fourth must wait until the
+	// first leaves the hour window (1s + 1h - 3s); by then the second has
+	// left too, so the fifth goes at once.
+	want := []time.Duration{0, 0, 0, time.Hour - 2*time.Second, 0}
+	if len(waits) < 5 || !reflect.DeepEqual(waits[:5], want) {
+		t.Errorf("waits %v, want %v then more", waits, want)
+	}
+}
