@@ -343,9 +343,12 @@ func TestMissingSecretStallsThenRecovers(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	waitCondition(t, key, v1alpha1.ConditionCollectionReady, metav1.ConditionTrue, "", 60*time.Second)
+	t.Logf("collection ready %s after the Secret appeared", time.Since(start).Round(time.Millisecond))
 	markProducerAvailable(t, key)
 	got = waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionTrue, "PipelineReady", 60*time.Second)
+	t.Logf("Ready %s after the Secret appeared", time.Since(start).Round(time.Millisecond))
 	if c := condition(got, v1alpha1.ConditionStalled); c != nil {
 		t.Errorf("Stalled left behind: %s", describeConditions(got))
 	}
