@@ -133,7 +133,7 @@ func startSuite() error {
 
 	srv, err := analytics.New(analytics.Config{
 		Listen: "127.0.0.1:0", DataDir: filepath.Join(os.TempDir(), fmt.Sprintf("tp-suite-%d", os.Getpid())),
-		APIKeys: []string{apiKey}, PollInterval: 100 * time.Millisecond,
+		APIKeys: []string{apiKey}, PollInterval: analyticsPoll(),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -184,6 +184,16 @@ func startSuite() error {
 		APIKeySecretKey: "apikey",
 	}
 	return nil
+}
+
+// analyticsPoll is the analytics server's idle wait between Kinesis reads:
+// short for quick tests, longer at scale so that 100 idle readers do not
+// saturate the emulator.
+func analyticsPoll() time.Duration {
+	if os.Getenv("STREAMDASH_SCALE") != "" {
+		return time.Second
+	}
+	return 100 * time.Millisecond
 }
 
 func createNamespace(ctx context.Context, name string) error {
