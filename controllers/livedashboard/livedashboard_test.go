@@ -19,7 +19,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
@@ -243,23 +242,14 @@ func TestLiveDashboard(t *testing.T) {
 		const watchFor = 35 * time.Second
 		wctx, cancel := context.WithTimeout(ctx, watchFor)
 		defer cancel()
-		w, err := c.Watch(wctx, &v1alpha1.LiveDashboardList{}, client.InNamespace(ns), client.MatchingFields{"metadata.name": "all"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Stop()
 		var writes []time.Time
 		var refreshes []time.Time
-		for ev := range w.ResultChan() {
-			if ev.Type != watch.Modified {
-				continue
-			}
-			d := ev.Object.(*v1alpha1.LiveDashboard)
+		watchDashboards(wctx, t, c, ns, func(d *v1alpha1.LiveDashboard) {
 			writes = append(writes, time.Now())
 			if d.Status.LastRefreshTime != nil {
 				refreshes = append(refreshes, d.Status.LastRefreshTime.Time)
 			}
-		}
+		}, client.MatchingFields{"metadata.name": "all"})
 		t.Logf("status writes in %s with refreshInterval 10s: %d", watchFor, len(writes))
 		if len(writes) < 3 || len(writes) > 4 {
 			t.Errorf("%d status writes in %s, want 3 or 4 (one per 10s interval)", len(writes), watchFor)

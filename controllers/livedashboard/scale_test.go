@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
@@ -50,29 +49,19 @@ func TestManyDashboards(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w, err := c.Watch(ctx, &v1alpha1.LiveDashboardList{}, client.InNamespace(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var (
 		mu        sync.Mutex
 		writes    = map[string][]time.Time{}
 		refreshed = map[string]bool{}
 	)
-	go func() {
-		for ev := range w.ResultChan() {
-			if ev.Type != watch.Modified {
-				continue
-			}
-			d := ev.Object.(*v1alpha1.LiveDashboard)
-			mu.Lock()
-			writes[d.Name] = append(writes[d.Name], time.Now())
-			if d.Status.LastRefreshTime != nil {
-				refreshed[d.Name] = true
-			}
-			mu.Unlock()
+	go watchDashboards(ctx, t, c, ns, func(d *v1alpha1.LiveDashboard) {
+		mu.Lock()
+		defer mu.Unlock()
+		writes[d.Name] = append(writes[d.Name], time.Now())
+		if d.Status.LastRefreshTime != nil {
+			refreshed[d.Name] = true
 		}
-	}()
+	})
 
 	created := time.Now()
 	for i := range n {
@@ -90,6 +79,14 @@ func TestManyDashboards(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
+			var list v1alpha1.LiveDashboardList
+			_ = c.List(ctx, &list, client.InNamespace(ns))
+			for _, d := range list.Items[:min(3, len(list.Items))] {
+				t.Logf("%s: %s lastRefresh %v", d.Name, describe(&d), d.Status.LastRefreshTime)
+			}
+			mu.Lock()
+			t.Logf("watch saw writes for %d dashboards", len(writes))
+			mu.Unlock()
 			t.Fatalf("only %d of %d dashboards refreshed", done, n)
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -197,4 +198,31 @@ func describe(d *v1alpha1.LiveDashboard) string {
 		s += fmt.Sprintf("%s=%s(%s) ", c.Type, c.Status, c.Reason)
 	}
 	return s
+}
+
+// watchDashboards calls fn for every MODIFIED LiveDashboard in ns (matching
+// opts) until ctx ends. A fresh apiserver's watch cache can briefly refuse a
+// watch ("Too large resource version"); the watch is then opened again.
+func watchDashboards(ctx context.Context, t testing.TB, c client.WithWatch, ns string, fn func(*v1alpha1.LiveDashboard), opts ...client.ListOption) {
+	opts = append([]client.ListOption{client.InNamespace(ns)}, opts...)
+	for ctx.Err() == nil {
+		w, err := c.Watch(ctx, &v1alpha1.LiveDashboardList{}, opts...)
+		if err != nil {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		for ev := range w.ResultChan() {
+			switch ev.Type {
+			case watch.Modified:
+				fn(ev.Object.(*v1alpha1.LiveDashboard))
+			case watch.Error:
+				t.Logf("watch error, reopening: %v", ev.Object)
+				w.Stop()
+			}
+		}
+		w.Stop()
+		if ctx.Err() == nil {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 }
