@@ -186,10 +186,17 @@ func (v *view) runPanel(ctx context.Context, name string, q panelQuery, now time
 	st := v.state[name]
 	st.lastAttempt = now
 	if err != nil {
-		st.Error = panels.Reason(err)
+		reason := panels.Reason(err)
+		// Logged when the failure starts or changes, not every interval.
+		if reason != st.Error {
+			v.log.Warn("panel query failed; retrying every interval", "panel", name, "reason", reason, "err", err)
+		}
+		st.Error = reason
 		st.Stale = true
-		v.log.Warn("panel query failed", "panel", name, "reason", st.Error, "err", err)
 	} else {
+		if st.Error != "" {
+			v.log.Info("panel query recovered", "panel", name)
+		}
 		t := now.UTC()
 		st.Rows, st.Updated, st.Error, st.Stale = rows, &t, "", false
 		st.LatencyMs = float64(lat.Total.Microseconds()) / 1000
