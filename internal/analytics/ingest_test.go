@@ -77,7 +77,7 @@ func TestTweetsFromKinesis(t *testing.T) {
 	createStream(t, e, "tweets-e2e", 2)
 	setupTweets(t, ts.rc, e.Region, "demo-tweets", "tweets-e2e", "EARLIEST")
 
-	now := time.Now().UTC()
+	now := time.Now().UTC().Truncate(time.Millisecond)
 	tweets := tweetfixture.Generate(7, "e2e", 1200, now.Add(-90*time.Minute), now)
 	data := tweetData(tweets)
 	malformed := [][]byte{[]byte("not json"), []byte(`{"truncated":`), []byte(`[1,2,3]`)}
@@ -180,7 +180,7 @@ func TestReshardDuringIngest(t *testing.T) {
 	createStream(t, e, "tweets-reshard", 1)
 	setupTweets(t, ts.rc, e.Region, "reshard", "tweets-reshard", "LATEST")
 
-	now := time.Now().UTC()
+	now := time.Now().UTC().Truncate(time.Millisecond)
 	tweets := tweetfixture.Generate(11, "rs", 2000, now.Add(-10*time.Minute), now)
 	data := tweetData(tweets)
 	kc := e.Client()
@@ -221,7 +221,7 @@ func TestKillAndRestartMidIngest(t *testing.T) {
 	createStream(t, e, "tweets-kill", 2)
 	setupTweets(t, rc, e.Region, "kill", "tweets-kill", "LATEST")
 
-	now := time.Now().UTC()
+	now := time.Now().UTC().Truncate(time.Millisecond)
 	tweets := tweetfixture.Generate(13, "k", 3000, now.Add(-10*time.Minute), now)
 	data := tweetData(tweets)
 	kc := e.Client()
@@ -257,7 +257,7 @@ func TestRetentionAndSchemaThroughKinesis(t *testing.T) {
 	createStream(t, e, "tweets-ret", 1)
 	setupTweets(t, ts.rc, e.Region, "ret", "tweets-ret", "EARLIEST", option.WithCollectionRetentionSeconds(3600))
 
-	now := time.Now().UTC()
+	now := time.Now().UTC().Truncate(time.Millisecond)
 	old := tweetfixture.Generate(17, "old", 100, now.Add(-3*time.Hour), now.Add(-2*time.Hour))
 	fresh := tweetfixture.Generate(19, "new", 100, now.Add(-10*time.Minute), now)
 	data := append(tweetData(old), tweetData(fresh)...)

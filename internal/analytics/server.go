@@ -81,8 +81,9 @@ type Server struct {
 	readers map[string]*ingest.Reader // by table
 	runCtx  context.Context
 
-	ln    net.Listener
-	ready atomic.Bool
+	ln        net.Listener
+	ready     atomic.Bool
+	schemaGen atomic.Int64 // store generation the rewrite cache matches
 }
 
 // New opens the data directory (or memory) and prepares the server; Run

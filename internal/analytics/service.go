@@ -555,6 +555,9 @@ func (s *Server) resolve(ws, coll string) (rewrite.Table, error) {
 	if !found {
 		return t, &rewrite.Error{Msg: fmt.Sprintf("collection '%s' not found in workspace '%s'", coll, ws)}
 	}
+	if sc, ok := s.store.Get(t.Name); ok {
+		t.Columns = sc.Columns()
+	}
 	return t, nil
 }
 
@@ -599,6 +602,10 @@ func (s *Server) run(ctx context.Context, q queryRun) (openapi.QueryResponse, er
 func (s *Server) runQuery(ctx context.Context, q queryRun, start time.Time) (openapi.QueryResponse, error) {
 	if strings.TrimSpace(q.sql) == "" {
 		return openapi.QueryResponse{}, api.Errorf(api.InvalidInput, "sql.query is required")
+	}
+	if g := s.store.Generation(); g != s.schemaGen.Load() {
+		s.rw.Invalidate()
+		s.schemaGen.Store(g)
 	}
 	rq, err := s.rw.Rewrite(ctx, q.sql, s.resolve)
 	if err != nil {

@@ -14,8 +14,9 @@ import (
 
 // Table is what a collection name resolves to.
 type Table struct {
-	Name string // the DuckDB table
-	Path string // "workspace.collection", as reported to the client
+	Name    string   // the DuckDB table
+	Path    string   // "workspace.collection", as reported to the client
+	Columns []string // its top-level columns, when known (enables the UNNEST plans in optimize.go)
 }
 
 // Resolver maps a collection reference to its table. workspace is "" when the
@@ -135,15 +136,19 @@ func (r *Rewriter) rewrite(ctx context.Context, q string, resolve Resolver, tran
 	if len(stmts) != 1 {
 		return nil, errorf("exactly one SELECT statement is allowed")
 	}
-	w := &walker{resolve: resolve, ctes: map[string]bool{}, params: map[string]bool{}, colls: map[string]bool{}}
+	w := &walker{resolve: resolve, ctes: map[string]bool{}, params: map[string]bool{}, colls: map[string]bool{}, tables: map[string]Table{}}
 	collectCTEs(stmts[0], w.ctes)
 	if err := w.walk(stmts[0]); err != nil {
 		return nil, err
 	}
-	if !transform {
-		if stmt, ok := stmts[0].(map[string]any); ok {
-			nameAggregates(stmt["node"])
+	if stmt, ok := stmts[0].(map[string]any); ok && !transform {
+		o := &optimizer{ctx: ctx, r: r, tables: w.tables}
+		node, err := o.optimize(stmt["node"])
+		if err != nil {
+			return nil, fmt.Errorf("optimize: %w", err)
 		}
+		stmt["node"] = node
+		nameAggregates(stmt["node"])
 	}
 	b, err := json.Marshal(root)
 	if err != nil {
@@ -197,6 +202,7 @@ type walker struct {
 	ctes    map[string]bool
 	params  map[string]bool
 	colls   map[string]bool
+	tables  map[string]Table
 }
 
 // Table functions a query may call; everything else (read_csv, glob,
@@ -304,6 +310,7 @@ func (w *walker) baseTable(v map[string]any) error {
 	}
 	v["schema_name"] = ""
 	v["table_name"] = t.Name
+	w.tables[t.Name] = t
 	if t.Path != "" {
 		w.colls[t.Path] = true
 	}

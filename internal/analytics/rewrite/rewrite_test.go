@@ -95,7 +95,11 @@ func TestRewrite(t *testing.T) {
 	}{
 		{"quoted workspace and collection", `SELECT t.text FROM "commons"."demo-tweets" AS t`, []string{"FROM c_demo_tweets AS t"}, nil},
 		{"bare collection keeps its name as alias", `SELECT tweets.text FROM tweets`, []string{"FROM c_tweets AS tweets"}, nil},
-		{"unnest alias becomes a column alias", `SELECT h.text FROM tweets AS t, UNNEST(t.entities.hashtags) AS h`, []string{"AS _u_h(h)"}, nil},
+		{"unnest alias becomes a column alias", `SELECT h.text FROM tweets AS t, UNNEST(t.a) AS h, tweets AS u`, []string{"AS _u_h(h)"}, nil},
+		{"lateral unnest becomes a projection", `SELECT h.text FROM tweets AS t, UNNEST(t.entities.hashtags) AS h WHERE t.x > 1 AND h.text = 'a'`,
+			[]string{"FROM (SELECT t.*, unnest(t.entities.hashtags) AS h FROM c_tweets AS t WHERE (t.x > 1)) AS t"}, nil},
+		{"exists over unnest becomes list_filter", `SELECT 1 FROM tweets AS t WHERE EXISTS (SELECT 1 FROM UNNEST(t.tags) AS h WHERE lower(h.text) = :tag)`,
+			[]string{"list_filter(t.tags, (h -> (lower(h.\"text\") = $tag)))"}, []string{"tag"}},
 		{"parameters", `SELECT * FROM tweets WHERE x = :since AND y::INT = :n LIMIT :limit`, []string{"$since", "$n", "$limit", "CAST(y AS INTEGER)"}, []string{"limit", "n", "since"}},
 		{"colon in a string is text", `SELECT ':since' AS s, 'a '':b' AS u FROM tweets`, []string{"':since'"}, nil},
 		{"colon in a quoted identifier", `SELECT 1 AS ":x" FROM tweets`, []string{`":x"`}, nil},

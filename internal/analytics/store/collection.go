@@ -189,6 +189,14 @@ func (c *Collection) ingestConn(ctx context.Context) (*sql.Conn, error) {
 	return conn, nil
 }
 
+// Columns lists the collection's top-level columns.
+func (c *Collection) Columns() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := []string{"_id", "_event_time"}
+	return append(out, sortedKeys(c.schema)...)
+}
+
 // Checkpoints returns the committed shard positions.
 func (c *Collection) Checkpoints(ctx context.Context) (map[string]Checkpoint, error) {
 	rows, err := c.s.db.QueryContext(ctx, `SELECT shard, seq, closed FROM _sd_checkpoints WHERE tbl = $1`, c.Table)
@@ -385,6 +393,9 @@ func (c *Collection) Write(ctx context.Context, b Batch) (WriteResult, error) {
 	}
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("commit batch: %w", err)
+	}
+	if len(newSchema) != len(c.schema) {
+		c.s.gen.Add(1)
 	}
 	c.schema = newSchema
 	if len(c.shapes) > maxShapes {

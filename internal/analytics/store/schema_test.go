@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -119,3 +120,52 @@ func TestTransformationAndRetention(t *testing.T) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// TestOptimizedFormsAgree: the UNNEST rewrites in package rewrite must give
+// what DuckDB gives for the literal form, including empty and NULL lists.
+func TestOptimizedFormsAgree(t *testing.T) {
+	s := openStore(t, "")
+	ctx := context.Background()
+	c, err := s.Collection(ctx, "c_opt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b store.Batch
+	for i, d := range []string{
+		`{"n":1,"tags":[{"text":"A"},{"text":"b"}]}`,
+		`{"n":2,"tags":[]}`,
+		`{"n":3}`,
+		`{"n":4,"tags":[{"text":"a"},{"text":"a"}]}`,
+		`{"n":5,"tags":[{"text":null}]}`,
+	} {
+		b.Records = append(b.Records, store.Record{Data: []byte(d), RID: strconv.Itoa(i), Arrival: time.Now()})
+	}
+	if _, err := c.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	rw := rewrite.New(s.DB())
+	tests := []struct{ name, rockset, plain string }{
+		{"exists", `SELECT t.n FROM tweets AS t WHERE EXISTS (SELECT 1 FROM UNNEST(t.tags) AS h WHERE lower(h.text) = 'a') ORDER BY 1`,
+			`SELECT t.n FROM c_opt AS t WHERE EXISTS (SELECT 1 FROM UNNEST(t.tags) AS u(h) WHERE lower(h.text) = 'a') ORDER BY 1`},
+		{"not exists", `SELECT t.n FROM tweets AS t WHERE NOT EXISTS (SELECT 1 FROM UNNEST(t.tags) AS h WHERE lower(h.text) = 'a') ORDER BY 1`,
+			`SELECT t.n FROM c_opt AS t WHERE NOT EXISTS (SELECT 1 FROM UNNEST(t.tags) AS u(h) WHERE lower(h.text) = 'a') ORDER BY 1`},
+		{"exists without where", `SELECT t.n FROM tweets AS t WHERE EXISTS (SELECT 1 FROM UNNEST(t.tags) AS h) ORDER BY 1`,
+			`SELECT t.n FROM c_opt AS t WHERE EXISTS (SELECT 1 FROM UNNEST(t.tags) AS u(h)) ORDER BY 1`},
+		{"lateral with pushed filter", `SELECT t.n, h.text AS x FROM tweets AS t, UNNEST(t.tags) AS h WHERE t.n > 1 AND h.text IS NOT NULL ORDER BY 1, 2`,
+			`SELECT t.n, h.text AS x FROM c_opt AS t, UNNEST(t.tags) AS u(h) WHERE t.n > 1 AND h.text IS NOT NULL ORDER BY 1, 2`},
+		{"lateral count", `SELECT count(*) AS n FROM tweets AS t, UNNEST(t.tags) AS h`,
+			`SELECT count(*) AS n FROM c_opt AS t, UNNEST(t.tags) AS u(h)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := query(t, s, rw, "c_opt", tc.rockset)
+			want, err := s.Query(ctx, tc.plain, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got.Rows) != fmt.Sprint(want.Rows) {
+				t.Fatalf("rewritten gives %v, DuckDB's literal form %v", got.Rows, want.Rows)
+			}
+		})
+	}
+}

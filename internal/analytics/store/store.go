@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -19,6 +20,10 @@ import (
 // Store is one DuckDB database holding every collection.
 type Store struct {
 	db *sql.DB
+
+	// gen counts changes to any collection's set of columns; cached query
+	// rewrites that depend on columns are dropped when it moves.
+	gen atomic.Int64
 
 	mu    sync.Mutex
 	colls map[string]*Collection
@@ -72,6 +77,9 @@ func (s *Store) init() error {
 	}
 	return nil
 }
+
+// Generation changes whenever a collection gains columns.
+func (s *Store) Generation() int64 { return s.gen.Load() }
 
 // DB is the underlying database, for benchmarks that compare against it.
 func (s *Store) DB() *sql.DB { return s.db }

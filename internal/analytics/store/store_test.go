@@ -77,7 +77,7 @@ func TestPanelQueriesMatchIndependentCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Configure(store.EventTime{Field: "timestamp_ms", Format: "milliseconds_since_epoch"}, "")
-	now := time.Now().UTC()
+	now := time.Now().UTC().Truncate(time.Millisecond)
 	tweets := tweetfixture.Generate(1, "t", 3000, now.Add(-2*time.Hour), now)
 	docs := make([][]byte, len(tweets))
 	for i, tw := range tweets {
