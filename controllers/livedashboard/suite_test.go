@@ -216,7 +216,9 @@ func watchDashboards(ctx context.Context, t testing.TB, c client.WithWatch, ns s
 			case watch.Modified:
 				fn(ev.Object.(*v1alpha1.LiveDashboard))
 			case watch.Error:
-				t.Logf("watch error, reopening: %v", ev.Object)
+				if ctx.Err() == nil {
+					t.Logf("watch error, reopening: %v", ev.Object)
+				}
 				w.Stop()
 			}
 		}
