@@ -167,7 +167,7 @@ func (s *Server) servePage(pick func(*http.Request) (string, bool)) http.Handler
 			http.Error(w, "not a hashtag", http.StatusBadRequest)
 			return
 		}
-		d := pageData{View: "tweets", Hashtag: h, Window: s.cfg.Window.String(), Collection: s.cfg.Collection, TopN: s.cfg.TopN}
+		d := pageData{View: "tweets", Hashtag: h, Window: shortDuration(s.cfg.Window), Collection: s.cfg.Collection, TopN: s.cfg.TopN}
 		if h != "" {
 			d.View = "hashtag"
 		}
@@ -250,6 +250,18 @@ func (s *Server) cacheAssets(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// shortDuration writes 1h rather than 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // securityHeaders: the page loads nothing from elsewhere, so it can say so.

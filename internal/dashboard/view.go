@@ -248,7 +248,7 @@ func (v *view) markStale() bool {
 func (v *view) broadcast() {
 	v.mu.Lock()
 	snap := snapshot{
-		View: "tweets", Hashtag: v.hashtag, Window: v.cfg.Window.String(),
+		View: "tweets", Hashtag: v.hashtag, Window: shortDuration(v.cfg.Window),
 		ServerTime: v.cfg.Now().UTC(), Panels: make(map[string]panelState, len(v.state)),
 	}
 	if v.hashtag != "" {
