@@ -145,3 +145,43 @@ func toPanels(in []panelstest.HashtagCount) []panels.HashtagCount {
 	}
 	return out
 }
+
+// BenchmarkPanelQueries runs each panel query against the analytics server
+// holding the dataset (560 tweets); ns/op is one query's round trip.
+func BenchmarkPanelQueries(b *testing.B) {
+	f := panelstest.Start(b, "panels-bench")
+	now := time.Now()
+	docs := dataset(now)
+	f.Put(b, docs, len(docs))
+	r, err := panels.New(f.Client, f.Workspace, f.Collection)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	hourAgo := now.Add(-time.Hour)
+	tag := panelstest.TopHashtags(docs, hourAgo, 1)[0].Hashtag
+	for _, bc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"LiveTweets", func() error { _, _, err := r.LiveTweets(ctx, now.Add(-time.Minute), 7); return err }},
+		{"TopHashtags", func() error { _, _, err := r.TopHashtags(ctx, hourAgo, 8); return err }},
+		{"Incoming", func() error { _, _, err := r.Incoming(ctx, now.Add(-panels.ChartWindow)); return err }},
+		{"HashtagTweets", func() error { _, _, err := r.HashtagTweets(ctx, tag, hourAgo, 7); return err }},
+		{"RelatedHashtags", func() error { _, _, err := r.RelatedHashtags(ctx, tag, hourAgo, 8); return err }},
+		{"Influencers", func() error { _, _, err := r.Influencers(ctx, tag, hourAgo, 5); return err }},
+		{"SummarizeTweetsView", func() error {
+			_, err := r.Summarize(ctx, panels.View{Window: time.Hour, TopN: 8}, now)
+			return err
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
