@@ -3,6 +3,8 @@ package analytics_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -105,6 +107,17 @@ func TestTweetsFromKinesis(t *testing.T) {
 		t.Errorf("stats = %+v, source = %+v: want bytes, last update and last processed time", c.Stats, c.Sources[0].Status)
 	}
 
+	metrics := getPlain(t, ts.url+"/metrics")
+	for _, want := range []string{
+		fmt.Sprintf(`analytics_documents_ingested_total{collection="commons.demo-tweets"} %d`, len(tweets)),
+		`analytics_malformed_records_total{collection="commons.demo-tweets"} 3`,
+		`analytics_ingest_lag_seconds{collection="commons.demo-tweets"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
 	ref := `"commons"."demo-tweets"`
 	since := now.Add(-time.Hour)
 	sinceP := option.WithParameter("since", "timestamp", since.Format(time.RFC3339Nano))
@@ -161,6 +174,10 @@ func TestTweetsFromKinesis(t *testing.T) {
 		if r := queryRows(t, ts.rc, q); r[0]["?count"] != float64(len(tweets)) {
 			t.Errorf("%s = %v", q, r)
 		}
+	}
+
+	if m := getPlain(t, ts.url+"/metrics"); !strings.Contains(m, "analytics_query_duration_seconds_count") {
+		t.Error("/metrics lacks the query latency histogram")
 	}
 
 	// Deleting the collection stops ingest and frees the name.
@@ -282,4 +299,18 @@ func TestRetentionAndSchemaThroughKinesis(t *testing.T) {
 	if len(r) != 1 || r[0]["f"] != fmt.Sprint(fresh[0].User.FollowersCount) {
 		t.Fatalf("an integer kept through the type conflict: %v, want %d", r, fresh[0].User.FollowersCount)
 	}
+}
+
+func getPlain(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

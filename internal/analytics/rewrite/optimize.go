@@ -241,8 +241,19 @@ func (o *optimizer) lateralUnnest(sel map[string]any) error {
 			pushed = append(pushed, deepCopy(c))
 		}
 	}
-	q := fmt.Sprintf(`SELECT * FROM (SELECT %s.*, unnest(%s) AS %s FROM %s AS %s`,
-		quoteIdent(alias), markList, quoteIdent(elem), quoteIdent(tableName), quoteIdent(alias))
+	proj := quoteIdent(alias) + ".*"
+	if needed, ok := neededColumns(sel, alias, table.Columns, elem); ok {
+		proj = ""
+		for _, c := range needed {
+			proj += quoteIdent(alias) + "." + quoteIdent(c) + ", "
+		}
+		proj = strings.TrimSuffix(proj, ", ")
+	}
+	if proj != "" {
+		proj += ", "
+	}
+	q := fmt.Sprintf(`SELECT * FROM (SELECT %sunnest(%s) AS %s FROM %s AS %s`,
+		proj, markList, quoteIdent(elem), quoteIdent(tableName), quoteIdent(alias))
 	for i := range pushed {
 		if i == 0 {
 			q += " WHERE "
@@ -263,6 +274,85 @@ func (o *optimizer) lateralUnnest(sel map[string]any) error {
 	from := splice(tmpl["from_table"], repl)
 	sel["from_table"] = from
 	return nil
+}
+
+// neededColumns lists the table's columns that the select node uses through
+// alias a, so the unnest projection carries only those (carrying every
+// column through UNNEST costs more than the unnest itself). ok=false means
+// it cannot tell (unknown columns, a star, the row itself): carry them all.
+func neededColumns(sel map[string]any, a string, columns []string, elem string) ([]string, bool) {
+	if len(columns) == 0 {
+		return nil, false
+	}
+	canon := map[string]string{}
+	for _, c := range columns {
+		canon[strings.ToLower(c)] = c
+	}
+	if list, _ := sel["select_list"].([]any); list != nil {
+		for _, e := range list {
+			if em, _ := e.(map[string]any); em != nil {
+				if cls, _ := em["class"].(string); cls == "STAR" {
+					return nil, false
+				}
+			}
+		}
+	}
+	used := map[string]bool{}
+	ok := true
+	var visit func(n any)
+	visit = func(n any) {
+		switch v := n.(type) {
+		case map[string]any:
+			if cls, _ := v["class"].(string); cls == "COLUMN_REF" {
+				names, _ := v["column_names"].([]any)
+				var first, second string
+				if len(names) > 0 {
+					first, _ = names[0].(string)
+				}
+				if len(names) > 1 {
+					second, _ = names[1].(string)
+				}
+				switch {
+				case strings.EqualFold(first, a) && len(names) == 1:
+					ok = false // the whole row
+				case strings.EqualFold(first, a):
+					if c, found := canon[strings.ToLower(second)]; found {
+						used[c] = true
+					}
+				case !strings.EqualFold(first, elem):
+					if c, found := canon[strings.ToLower(first)]; found {
+						used[c] = true
+					}
+				}
+				return
+			}
+			for k, c := range v {
+				if k == "from_table" && isSame(v, sel) {
+					continue // being replaced
+				}
+				visit(c)
+			}
+		case []any:
+			for _, c := range v {
+				visit(c)
+			}
+		}
+	}
+	visit(sel)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(used))
+	for _, c := range columns {
+		if used[c] {
+			out = append(out, c)
+		}
+	}
+	return out, true
+}
+
+func isSame(a, b map[string]any) bool {
+	return fmt.Sprintf("%p", a) == fmt.Sprintf("%p", b)
 }
 
 func (o *optimizer) existsUnnest(sub map[string]any) (any, error) {

@@ -182,3 +182,31 @@ func toString(v any) string {
 	}
 	return ""
 }
+
+func TestUnnestCarriesOnlyUsedColumns(t *testing.T) {
+	rw := newRewriter(t)
+	withColumns := func(ws, coll string) (rewrite.Table, error) {
+		return rewrite.Table{Name: "c_1", Path: "commons.tweets", Columns: []string{"_id", "_event_time", "entities", "text", "user"}}, nil
+	}
+	tests := []struct{ name, sql, want string }{
+		{"only what is used", `SELECT DISTINCT t._id, lower(h.text) FROM tweets AS t, UNNEST(t.entities.hashtags) AS h WHERE t._event_time >= :s ORDER BY t.text`,
+			`(SELECT t._id, t._event_time, t."text", unnest(t.entities.hashtags) AS h FROM c_1 AS t WHERE (t._event_time >= $s)) AS t`},
+		{"unqualified column", `SELECT user.screen_name FROM tweets AS t, UNNEST(t.entities.hashtags) AS h`,
+			`(SELECT t."user", unnest(t.entities.hashtags) AS h FROM c_1 AS t) AS t`},
+		{"star keeps every column", `SELECT * FROM tweets AS t, UNNEST(t.entities.hashtags) AS h`,
+			`(SELECT t.*, unnest(t.entities.hashtags) AS h FROM c_1 AS t) AS t`},
+		{"correlated subquery counts", `SELECT h.text FROM tweets AS t, UNNEST(t.entities.hashtags) AS h WHERE EXISTS (SELECT 1 FROM tweets AS x WHERE x._id = t.user.id_str)`,
+			`(SELECT t."user", unnest(t.entities.hashtags) AS h FROM c_1 AS t) AS t`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q, err := rw.Rewrite(context.Background(), tc.sql, withColumns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(q.SQL, tc.want) {
+				t.Errorf("rewritten %q lacks %q", q.SQL, tc.want)
+			}
+		})
+	}
+}
