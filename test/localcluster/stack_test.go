@@ -6,11 +6,15 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/streamdash/streamdash/api/v1alpha1"
 )
 
 // buildPrograms builds the four programs into a temporary bin directory.
@@ -74,6 +78,8 @@ func TestStackRunsTheOperatorsPods(t *testing.T) {
 		}
 	}
 
+	noPerpetualDiff(ctx, t, c, filepath.Join(root, "config", "samples"))
+
 	url := c.AnalyticsURL
 	c.KillAnalytics()
 	if resp, err := http.Get(url + "/readyz"); err == nil {
@@ -102,5 +108,59 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() (bool, 
 			t.Fatalf("timed out waiting for %s: %s", what, last)
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// noPerpetualDiff is what a GitOps tool sees once the controllers have
+// reconciled the samples: a server-side diff shows nothing, a second apply
+// changes no spec (generation stays), and no field manager but the applier
+// owns anything under spec.
+func noPerpetualDiff(ctx context.Context, t *testing.T, c *Cluster, samples string) {
+	t.Helper()
+	var pipelines v1alpha1.TwitterPipelineList
+	waitFor(ctx, t, "the controllers to reconcile the samples", func() (bool, string) {
+		if err := c.Client.List(ctx, &pipelines); err != nil {
+			return false, err.Error()
+		}
+		return len(pipelines.Items) == 1 && len(pipelines.Items[0].Status.Conditions) > 0 && len(pipelines.Items[0].Finalizers) > 0,
+			fmt.Sprintf("%+v", pipelines.Items)
+	})
+	out, err := c.RunKubectl(ctx, "diff", "--server-side", "--field-manager=streamdash-demo", "-k", samples)
+	if err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("kubectl diff after reconciling shows a difference (%v):\n%s", err, out)
+	}
+	generations := func() map[string]int64 {
+		var dashboards v1alpha1.LiveDashboardList
+		if err := c.Client.List(ctx, &pipelines); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Client.List(ctx, &dashboards); err != nil {
+			t.Fatal(err)
+		}
+		g := map[string]int64{}
+		var objs []client.Object
+		for i := range pipelines.Items {
+			objs = append(objs, &pipelines.Items[i])
+		}
+		for i := range dashboards.Items {
+			objs = append(objs, &dashboards.Items[i])
+		}
+		for _, o := range objs {
+			g[o.GetName()] = o.GetGeneration()
+			for _, mf := range o.GetManagedFields() {
+				if mf.Manager != "streamdash-demo" && mf.FieldsV1 != nil && strings.Contains(string(mf.FieldsV1.Raw), `"f:spec"`) {
+					t.Errorf("%s: field manager %q owns spec fields: %s", o.GetName(), mf.Manager, mf.FieldsV1.Raw)
+				}
+			}
+		}
+		return g
+	}
+	before := generations()
+	if _, err := c.Apply(ctx, samples); err != nil {
+		t.Fatal(err)
+	}
+	after := generations()
+	if fmt.Sprint(before) != fmt.Sprint(after) || len(before) != 3 {
+		t.Fatalf("generations %v -> %v after applying the samples again", before, after)
 	}
 }
