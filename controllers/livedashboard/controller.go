@@ -233,6 +233,9 @@ func (r *Reconciler) reconcile(ctx context.Context, d *v1alpha1.LiveDashboard) (
 
 	available, depMsg := deploymentAvailable(dep)
 	switch {
+	case !pipelineReady:
+		// kstatus: not Ready while Reconciling, though old results may show.
+		r.reporter.Set(d, status.False(v1alpha1.ConditionReady, ReasonPipelineNotReady, fmt.Sprintf("TwitterPipeline %q is not Ready", p.Name)))
 	case !available:
 		r.reporter.Set(d, status.False(v1alpha1.ConditionReady, ReasonDeploymentNotReady, "dashboard Deployment not available: "+depMsg))
 	case !status.IsTrue(d, v1alpha1.ConditionQueriesHealthy):

@@ -122,7 +122,7 @@ func TestLiveDashboard(t *testing.T) {
 		d := waitDashboard(t, c, ns, "waiting", "Reconciling", 30*time.Second, func(d *v1alpha1.LiveDashboard) bool {
 			return isTrue(d, v1alpha1.ConditionReconciling)
 		})
-		if r := condition(d, v1alpha1.ConditionReconciling); r.Reason != livedashboard.ReasonPipelineNotReady || d.Status.LastRefreshTime != nil {
+		if r := condition(d, v1alpha1.ConditionReconciling); r.Reason != livedashboard.ReasonPipelineNotReady || d.Status.LastRefreshTime != nil || isTrue(d, v1alpha1.ConditionReady) {
 			t.Errorf("waiting: %s, lastRefreshTime %v", describe(d), d.Status.LastRefreshTime)
 		}
 	})

@@ -46,6 +46,7 @@ func newScheme(t testing.TB) *k8sruntime.Scheme {
 // startAPIServer runs envtest (a real kube-apiserver and etcd) with the CRDs.
 func startAPIServer(t testing.TB) (*envtest.Environment, *rest.Config) {
 	t.Helper()
+	ctrl.SetLogger(logr.Discard()) // the tests print what they check
 	root := repoRoot(t)
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
@@ -70,7 +71,6 @@ func startAPIServer(t testing.TB) (*envtest.Environment, *rest.Config) {
 // startManager runs a manager with only the LiveDashboard controller.
 func startManager(t testing.TB, cfg *rest.Config, opts livedashboard.Options) {
 	t.Helper()
-	ctrl.SetLogger(logr.Discard()) // the tests print what they check
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 newScheme(t),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
