@@ -456,6 +456,18 @@ func (c *Cluster) Apply(ctx context.Context, path string) (string, error) {
 	return c.RunKubectl(ctx, "apply", "--server-side", "--field-manager=streamdash-demo", flag, path)
 }
 
+// ApplyYAML applies manifests given as text with server-side apply.
+func (c *Cluster) ApplyYAML(ctx context.Context, manifests string) (string, error) {
+	cmd := exec.CommandContext(ctx, c.Kubectl, "--kubeconfig", c.Kubeconfig,
+		"apply", "--server-side", "--field-manager=streamdash-demo", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifests)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl apply: %w\n%s", err, out)
+	}
+	return string(out), nil
+}
+
 // baseEnv is what child processes inherit: enough to run, no more.
 func baseEnv() []string {
 	env := []string{"PATH=" + os.Getenv("PATH")}

@@ -92,6 +92,14 @@ func TestControlPlaneWithoutPrograms(t *testing.T) {
 		t.Fatalf("a second apply changed objects: %v -> %v", before, after)
 	}
 
+	if _, err := c.ApplyYAML(ctx, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-text\n  namespace: default\ndata:\n  a: b\n"); err != nil {
+		t.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: "default", Name: "from-text"}, &cm); err != nil || cm.Data["a"] != "b" {
+		t.Fatalf("ApplyYAML did not create the ConfigMap: %+v (%v)", cm.Data, err)
+	}
+
 	var key corev1.Secret
 	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: "streamdash-system", Name: "streamdash-analytics-apikey"}, &key); err != nil {
 		t.Fatal(err)
