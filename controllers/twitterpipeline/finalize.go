@@ -34,6 +34,15 @@ func (r *Reconciler) finalize(ctx context.Context, s *pass) outcome {
 		return r.removeFinalizer(ctx, s)
 	}
 
+	if p.Status.Stream == nil && p.Status.Integration == nil && p.Status.Collection == nil {
+		// Stalled from the start (a missing Secret): nothing outside the
+		// cluster was made, so nothing needs the Secrets to be cleaned up.
+		if o := r.deleteProducer(ctx, s); o.intent != intentDone {
+			return o
+		}
+		r.event(p, status.EventNormal, EventCleanupFinished, "Delete", "nothing to clean up: no stream, integration or collection was created")
+		return r.removeFinalizer(ctx, s)
+	}
 	for _, st := range []step{
 		{"producer", r.deleteProducer},
 		{"connections", r.resolveForDeletion},

@@ -434,3 +434,27 @@ func deleteAndWait(t testing.TB, key types.NamespacedName) {
 		return fmt.Errorf("still there: %s", describeConditions(&p))
 	})
 }
+
+// TestDeleteWhileStalled: a pipeline that never got its Secret made nothing
+// outside the cluster, so deleting it finishes without that Secret.
+func TestDeleteWhileStalled(t *testing.T) {
+	needSuite(t)
+	ctx := context.Background()
+	ns := "delete-stalled"
+	if err := createNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	startManager(t, nil)
+	p := newTestPipeline(ns, "orphan", func(p *v1alpha1.TwitterPipeline) {
+		p.Spec.Rockset.APIKeySecretRef = &v1alpha1.SecretKeyReference{Name: "never", Key: "apikey"}
+	})
+	if err := direct.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(p)
+	waitCondition(t, key, v1alpha1.ConditionStalled, metav1.ConditionTrue, "MissingSecret", 30*time.Second)
+	deleteAndWait(t, key)
+	if notes := waitEvent(t, key, "CleanupFinished"); !strings.Contains(notes[0], "nothing to clean up") {
+		t.Errorf("CleanupFinished note %q", notes[0])
+	}
+}

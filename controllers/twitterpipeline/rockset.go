@@ -176,7 +176,12 @@ func (r *Reconciler) reconcileIntegration(ctx context.Context, s *pass) outcome 
 	_, err = s.rockset.CreateKinesisIntegration(ctx, name, integrationCredentials(s),
 		option.WithKinesisIntegrationDescription(description(s.p)))
 	if err != nil && classifyRockset(err) != rsConflict {
-		return r.rocksetFailed(s, "create integration "+name, err)
+		what := "create integration " + name
+		if s.awsCreds == nil && s.p.Spec.Stream.RoleARN == "" {
+			// The server may insist on credentials of its own for the stream.
+			what += " (no spec.stream.credentialsSecretRef or spec.stream.roleARN given)"
+		}
+		return r.rocksetFailed(s, what, err)
 	}
 	r.event(s.p, status.EventNormal, EventIntegrationCreated, "Create", fmt.Sprintf("created Rockset Kinesis integration %s", name))
 	s.integrationOK = true

@@ -120,7 +120,13 @@ func TestScale(t *testing.T) {
 			}
 		}
 		if len(readyAt) < n {
-			return fmt.Errorf("%d of %d Ready", len(readyAt), n)
+			reasons := map[string]int{}
+			for _, p := range list.Items {
+				if c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Status != "True" {
+					reasons[c.Reason]++
+				}
+			}
+			return fmt.Errorf("%d of %d Ready; not Ready by reason: %v", len(readyAt), n, reasons)
 		}
 		return nil
 	})

@@ -118,6 +118,9 @@ func startSuite() error {
 	if os.Getenv("SUITE_LOG") != "" {
 		emuLog = os.Stderr
 	}
+	// kinesis-mock's account shard limit defaults to 50, as a real account's
+	// quota might; the scale check needs one shard for each of 100 pipelines.
+	os.Setenv("SHARD_LIMIT", "2000")
 	emulator, err = kinesislocal.StartProcess(emuLog)
 	if err != nil {
 		return fmt.Errorf("kinesis emulator: %w", err)
