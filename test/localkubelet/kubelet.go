@@ -219,6 +219,9 @@ func (k *Kubelet) notify(key types.NamespacedName) {
 	k.mu.Lock()
 	ctx := k.runCtx
 	k.mu.Unlock()
+	if ctx == nil {
+		return // nothing runs before Run
+	}
 	select {
 	case k.events <- event.GenericEvent{Object: d}:
 	case <-ctx.Done():
@@ -267,6 +270,9 @@ func (k *Kubelet) reconcile(ctx context.Context, req reconcile.Request) (reconci
 	for len(keep)+len(started) < desired {
 		p, err := k.newPod(&d, hash)
 		if err != nil {
+			for _, p := range started {
+				k.discard(p)
+			}
 			return reconcile.Result{}, err
 		}
 		started = append(started, p)
@@ -275,8 +281,7 @@ func (k *Kubelet) reconcile(ctx context.Context, req reconcile.Request) (reconci
 	if k.stopped {
 		k.mu.Unlock()
 		for _, p := range started {
-			k.ips.release(p.meta.IP)
-			_ = os.RemoveAll(p.dir)
+			k.discard(p)
 		}
 		return reconcile.Result{}, nil
 	}
@@ -337,6 +342,12 @@ func (k *Kubelet) newPod(d *appsv1.Deployment, hash string) (*pod, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// discard gives back what newPod took for a pod that never started.
+func (k *Kubelet) discard(p *pod) {
+	k.ips.release(p.meta.IP)
+	_ = os.RemoveAll(p.dir)
 }
 
 // templateHash names a pod template, like the pod-template-hash label.
