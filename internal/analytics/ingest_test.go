@@ -79,6 +79,13 @@ func TestTweetsFromKinesis(t *testing.T) {
 	createStream(t, e, "tweets-e2e", 2)
 	setupTweets(t, ts.rc, e.Region, "demo-tweets", "tweets-e2e", "EARLIEST")
 
+	// Before the first document the panels answer with no rows, not errors.
+	empty, err := ts.rc.Query(context.Background(), panels.For("top_hashtags", `"commons"."demo-tweets"`),
+		option.WithParameter("since", "timestamp", time.Now().UTC().Format(time.RFC3339Nano)), option.WithParameter("limit", "int", "8"))
+	if err != nil || len(empty.Results) != 0 || len(empty.Warnings) != 1 {
+		t.Fatalf("panel on an empty collection = %+v, %v; want no rows and a warning", empty, err)
+	}
+
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	tweets := tweetfixture.Generate(7, "e2e", 1200, now.Add(-90*time.Minute), now)
 	data := tweetData(tweets)

@@ -403,3 +403,13 @@ func (s *Server) CollectionStorage(ws, name string) (*store.Collection, error) {
 
 // Store is the server's DuckDB store.
 func (s *Server) Store() *store.Store { return s.store }
+
+// RewriteSQL returns the DuckDB SQL a Rockset query runs as (for tools,
+// benchmarks and debugging); the query is checked exactly as /queries does.
+func (s *Server) RewriteSQL(ctx context.Context, q string) (string, error) {
+	rq, err := s.rw.Rewrite(ctx, q, s.resolve)
+	if err != nil {
+		return "", err
+	}
+	return rq.SQL, nil
+}

@@ -629,6 +629,13 @@ func (s *Server) runQuery(ctx context.Context, q queryRun, start time.Time) (ope
 	if errors.Is(err, store.ErrTimeout) {
 		return openapi.QueryResponse{}, api.Errorf(api.QueryTimeout, "query exceeded its timeout of %s", timeout)
 	}
+	var warnings []string
+	if err != nil && strings.Contains(err.Error(), "Binder Error") && s.allEmpty(ctx, rq.Collections) {
+		// An empty collection has no fields yet, so DuckDB cannot bind any;
+		// Rockset answers such queries with no rows rather than an error.
+		res, err = &store.Result{}, nil
+		warnings = append(warnings, "no documents yet in "+strings.Join(rq.Collections, ", ")+": its fields are unknown until documents arrive")
+	}
 	if err != nil {
 		return openapi.QueryResponse{}, api.Errorf(api.QueryError, "%v", err)
 	}
@@ -648,11 +655,30 @@ func (s *Server) runQuery(ctx context.Context, q queryRun, start time.Time) (ope
 		ResultsTotalDocCount: ptr(int64(len(rows))),
 		Stats:                &openapi.QueryResponseStats{ElapsedTimeMs: ptr(time.Since(start).Milliseconds())},
 		Status:               ptr("COMPLETED"),
+		Warnings:             warnings,
 	}
 	if q.lambda != "" {
 		out.QueryLambdaPath = ptr(q.lambda)
 	}
 	return out, nil
+}
+
+func (s *Server) allEmpty(ctx context.Context, paths []string) bool {
+	if len(paths) == 0 {
+		return false
+	}
+	for _, p := range paths {
+		ws, name, _ := strings.Cut(p, ".")
+		sc, err := s.CollectionStorage(ws, name)
+		if err != nil {
+			return false
+		}
+		st, err := sc.Stats(ctx)
+		if err != nil || st.DocCount > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Query runs a SQL query.
