@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -146,10 +147,12 @@ func (s *Server) Handler() http.Handler {
 }
 
 // hashtagFromPath reads /hashtag/{tag}: the tag is normalised, and one that
-// is empty or longer than any real hashtag is refused.
+// is empty, longer than any real hashtag or holds control characters is
+// refused. Spaces and quotes are kept: such a hashtag just has no tweets.
 func hashtagFromPath(r *http.Request) (string, bool) {
 	h := panels.NormalizeHashtag(r.PathValue("tag"))
-	if h == "" || utf8.RuneCountInString(h) > maxHashtagRunes || !utf8.ValidString(h) {
+	if h == "" || utf8.RuneCountInString(h) > maxHashtagRunes || !utf8.ValidString(h) ||
+		strings.ContainsFunc(h, unicode.IsControl) {
 		return "", false
 	}
 	return h, true
