@@ -84,16 +84,21 @@ func (s *Server) CreateIntegration(ctx context.Context, req openapi.CreateIntegr
 		return openapi.Integration{}, err
 	}
 	k := req.Kinesis
-	if k == nil || (k.AwsAccessKey == nil && k.AwsRole == nil) {
-		return openapi.Integration{}, api.Errorf(api.InvalidInput, "only Kinesis integrations are supported: give kinesis.aws_access_key or kinesis.aws_role")
+	if k == nil {
+		return openapi.Integration{}, api.Errorf(api.InvalidInput, "only Kinesis integrations are supported: give kinesis")
 	}
+	// Neither keys nor a role: the streams are read with the server's own
+	// AWS identity (IRSA, EKS Pod Identity, the environment), which is how a
+	// cluster-local server is usually granted access. Hosted Rockset had no
+	// identity of its own to lend, so it required one of the two.
 	i := &meta.Integration{Name: req.Name, Description: req.GetDescription(), CreatedAt: now(), CreatedBy: createdBy}
-	if k.AwsAccessKey != nil {
+	switch {
+	case k.AwsAccessKey != nil:
 		if k.AwsAccessKey.AwsAccessKeyId == "" || k.AwsAccessKey.AwsSecretAccessKey == "" {
 			return openapi.Integration{}, api.Errorf(api.InvalidInput, "aws_access_key needs aws_access_key_id and aws_secret_access_key")
 		}
 		i.AccessKeyID, i.SecretAccessKey = k.AwsAccessKey.AwsAccessKeyId, k.AwsAccessKey.AwsSecretAccessKey
-	} else {
+	case k.AwsRole != nil:
 		if !strings.HasPrefix(k.AwsRole.AwsRoleArn, "arn:") {
 			return openapi.Integration{}, api.Errorf(api.InvalidInput, "aws_role.aws_role_arn must be an ARN")
 		}
