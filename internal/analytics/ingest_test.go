@@ -321,3 +321,38 @@ func getPlain(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// TestQueriesDoNotBlockIngest: documents keep arriving while a long query runs.
+func TestQueriesDoNotBlockIngest(t *testing.T) {
+	e := emulator(t)
+	ts := startServer(t, analytics.Config{})
+	createStream(t, e, "tweets-busy", 1)
+	setupTweets(t, ts.rc, e.Region, "busy", "tweets-busy", "EARLIEST")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	first := tweetfixture.Generate(23, "a", 50, now.Add(-time.Minute), now)
+	putRecords(t, e.Client(), "tweets-busy", tweetData(first))
+	waitDocs(t, ts.rc, "commons", "busy", 50, 30*time.Second)
+
+	done := make(chan error, 1)
+	qctx, cancelQuery := context.WithCancel(context.Background())
+	defer func() {
+		cancelQuery() // the server interrupts DuckDB when the client goes away
+		<-done
+	}()
+	go func() {
+		_, err := ts.rc.Query(qctx, `SELECT count(*) FROM busy AS t, range(100000000000) AS r(x) WHERE r.x % 7 = t.user.followers_count`,
+			option.WithTimeout(20*time.Second))
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // let the query start scanning
+	second := tweetfixture.Generate(29, "b", 50, now.Add(-time.Minute), now)
+	start := time.Now()
+	putRecords(t, e.Client(), "tweets-busy", tweetData(second))
+	waitDocs(t, ts.rc, "commons", "busy", 100, 15*time.Second)
+	t.Logf("50 documents put and queryable in %s while the query ran", time.Since(start).Round(time.Millisecond))
+	select {
+	case err := <-done:
+		t.Fatalf("the long query ended (%v) before ingest was checked; make it longer", err)
+	default:
+	}
+}
