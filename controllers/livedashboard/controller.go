@@ -43,7 +43,7 @@ import (
 const PipelineRefIndex = "spec.pipelineRef.name"
 
 // +kubebuilder:rbac:groups=streamdash.io,resources=livedashboards,verbs=get;list;watch
-// +kubebuilder:rbac:groups=streamdash.io,resources=livedashboards/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=streamdash.io,resources=livedashboards/status,verbs=patch
 // +kubebuilder:rbac:groups=streamdash.io,resources=twitterpipelines,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update

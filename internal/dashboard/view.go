@@ -221,6 +221,19 @@ func (v *view) broadcastLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-v.changed:
+			// The panels of one round finish close together: one message for
+			// them all rather than one per panel.
+			wait := time.NewTimer(min(150*time.Millisecond, v.cfg.Interval/10))
+			select {
+			case <-ctx.Done():
+				wait.Stop()
+				return
+			case <-wait.C:
+			}
+			select {
+			case <-v.changed:
+			default:
+			}
 		case <-t.C:
 			if !v.markStale() {
 				continue
