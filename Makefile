@@ -54,7 +54,8 @@ vet: ## go vet.
 .PHONY: test
 test: $(CONTROLLER_GEN) envtest kinesis-local chromium ## Run every test: unit, envtest, emulator, analytics, browser and end-to-end.
 	go vet ./...
-	CONTROLLER_GEN=$(CONTROLLER_GEN) go test -timeout $(GOTEST_TIMEOUT) ./...
+	# -count=1: the end-to-end suite builds and runs the programs, which go test's cache cannot see.
+	CONTROLLER_GEN=$(CONTROLLER_GEN) go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
 
 ##@ Build
 

@@ -87,7 +87,7 @@ func checkBrowser(t *testing.T, ns, name string, want []v1alpha1.HashtagCount) {
 		t.Error("the page contains the API key")
 	}
 
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
