@@ -448,7 +448,9 @@ func (s *Server) ListCollections(ctx context.Context, ws string) ([]openapi.Coll
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(colls, func(i, j int) bool { return colls[i].Workspace+"."+colls[i].Name < colls[j].Workspace+"."+colls[j].Name })
+	sort.Slice(colls, func(i, j int) bool {
+		return colls[i].Workspace+"."+colls[i].Name < colls[j].Workspace+"."+colls[j].Name
+	})
 	out := make([]openapi.Collection, 0, len(colls))
 	for i := range colls {
 		out = append(out, s.collectionView(ctx, &colls[i]))
@@ -817,4 +819,3 @@ func (s *Server) findLambda(ws, name string) (meta.Lambda, error) {
 	})
 	return l, err
 }
-
