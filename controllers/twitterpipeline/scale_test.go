@@ -38,7 +38,7 @@ func envDuration(name string, def time.Duration) time.Duration {
 // envtest, the emulator and the analytics server, and reports the time until
 // all are Ready and the API writes per pipeline during
 // STREAMDASH_SCALE_STEADY (2m) of steady state with a resync period of
-// STREAMDASH_SCALE_RESYNC (30s). It asserts behaviour only (all Ready, no
+// STREAMDASH_SCALE_RESYNC (30s) and STREAMDASH_SCALE_WORKERS (4) workers. It asserts behaviour only (all Ready, no
 // status writes while nothing changes); the times are reported, not asserted.
 //
 //	STREAMDASH_SCALE=1 go test ./controllers/twitterpipeline -run TestScale -v -timeout 30m
@@ -60,7 +60,12 @@ func TestScale(t *testing.T) {
 	if err := direct.Create(ctx, awsSecret(ns)); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	counter := startManager(t, func(o *twitterpipeline.Options) { o.ResyncPeriod = resync })
+	workers := envInt("STREAMDASH_SCALE_WORKERS", twitterpipeline.DefaultMaxConcurrentReconciles)
+	t.Logf("%d pipelines, %d workers, resync %s, steady window %s", n, workers, resync, steady)
+	counter := startManager(t, func(o *twitterpipeline.Options) {
+		o.ResyncPeriod = resync
+		o.MaxConcurrentReconciles = workers
+	})
 
 	// Stand-in for the Deployment controller and kubelet: report every
 	// producer rollout complete as soon as it is asked for.
