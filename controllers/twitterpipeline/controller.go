@@ -35,8 +35,8 @@ import (
 	"github.com/streamdash/streamdash/internal/kinesis"
 )
 
-// +kubebuilder:rbac:groups=streamdash.io,resources=twitterpipelines,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=streamdash.io,resources=twitterpipelines/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=streamdash.io,resources=twitterpipelines,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=streamdash.io,resources=twitterpipelines/status,verbs=get;patch
 // +kubebuilder:rbac:groups=streamdash.io,resources=twitterpipelines/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;delete
