@@ -68,6 +68,11 @@ func (s *Store) init() error {
 		return fmt.Errorf("store init: %w", err)
 	}
 	if access != "false" {
+		// Timestamps are stored as UTC; a timestamp parameter arrives as
+		// TIMESTAMPTZ and must compare in UTC whatever the host's zone.
+		if _, err := s.db.ExecContext(ctx, `SET GLOBAL TimeZone = 'UTC'`); err != nil {
+			return fmt.Errorf("store time zone: %w", err)
+		}
 		if _, err := s.db.ExecContext(ctx, `SET enable_external_access = false`); err != nil {
 			return fmt.Errorf("store lock-down: %w", err)
 		}
