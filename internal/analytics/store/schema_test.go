@@ -169,3 +169,22 @@ func TestOptimizedFormsAgree(t *testing.T) {
 		})
 	}
 }
+
+// TestDatabaseIsLockedDown: even SQL that got past the rewriter's checks
+// cannot touch files or turn the lock off.
+func TestDatabaseIsLockedDown(t *testing.T) {
+	s := openStore(t, "")
+	ctx := context.Background()
+	for _, q := range []string{
+		`SELECT * FROM read_csv('/etc/passwd')`,
+		`SELECT * FROM read_text('/etc/hostname')`,
+		`COPY (SELECT 1) TO '` + t.TempDir() + `/x.csv'`,
+		`SET enable_external_access = true`,
+		`SET lock_configuration = false`,
+		`ATTACH '` + t.TempDir() + `/x.duckdb' AS x`,
+	} {
+		if _, err := s.Query(ctx, q, nil, 0); err == nil {
+			t.Errorf("%s: allowed", q)
+		}
+	}
+}
