@@ -17,7 +17,8 @@ import (
 	"github.com/streamdash/streamdash/internal/panels/panelstest"
 )
 
-// TestManyDashboards runs 200 LiveDashboards (LD_SCALE overrides) against
+// TestManyDashboards runs 200 LiveDashboards (LD_SCALE overrides; refreshInterval
+// 10s, LD_INTERVAL overrides) against
 // envtest and the analytics server and reports the status writes and the
 // analytics queries per refresh interval. Each dashboard must be written once
 // per interval: never more, and not fall behind.
@@ -29,8 +30,11 @@ func TestManyDashboards(t *testing.T) {
 	if s := os.Getenv("LD_SCALE"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
-	const interval = 10 * time.Second
-	const window = 30 * time.Second
+	interval := 10 * time.Second
+	if s := os.Getenv("LD_INTERVAL"); s != "" {
+		interval, _ = time.ParseDuration(s)
+	}
+	window := 3 * interval
 
 	f := panelstest.Start(t, "ld-many")
 	now := time.Now()
