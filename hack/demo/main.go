@@ -115,7 +115,7 @@ func run(ctx context.Context, opts localcluster.Options, samples string, timeout
 		say("%v", err)
 	}
 	say("")
-	say("use kubectl with: export KUBECONFIG=%s; %s get twitterpipelines,dashboards", kubeconfig, kubectl)
+	say("use kubectl with: export KUBECONFIG=%s; %s get twitterpipelines,dashboards,deployments,pods", kubeconfig, kubectl)
 	if ready {
 		say("streamdash demo ready")
 	} else {

@@ -402,6 +402,8 @@ func (c *Cluster) startKubelet() error {
 		Selector: localkubelet.ManagedBySelector,
 		BaseEnv:  podEnv,
 		Logger:   zap.New(zap.WriteTo(logf)),
+		// kubectl get pods shows what runs, as on a cluster.
+		PublishPods: true,
 	})
 	if err != nil {
 		return err

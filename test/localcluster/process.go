@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -89,7 +90,7 @@ func (p *process) waitHTTP(ctx context.Context, url string, timeout time.Duratio
 		}
 		select {
 		case <-p.exited:
-			return fmt.Errorf("%s exited (%v); see %s", p.name, p.err, p.logPath)
+			return fmt.Errorf("%s exited (%v); see %s, which ends:\n%s", p.name, p.err, p.logPath, tail(p.logPath, 10))
 		case <-ctx.Done():
 			return fmt.Errorf("%s did not answer %s (%s); see %s", p.name, url, last, p.logPath)
 		case <-time.After(200 * time.Millisecond):
@@ -104,4 +105,17 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// tail returns the last n lines of a log file, for error messages.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -78,6 +78,22 @@ func TestStackRunsTheOperatorsPods(t *testing.T) {
 		}
 	}
 
+	waitFor(ctx, t, "kubectl get pods to list the three Running pods", func() (bool, string) {
+		out, err := c.RunKubectl(ctx, "get", "pods", "--no-headers")
+		if err != nil {
+			return false, err.Error()
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		running := 0
+		for _, l := range lines {
+			f := strings.Fields(l)
+			if len(f) >= 3 && f[1] == "1/1" && f[2] == "Running" {
+				running++
+			}
+		}
+		return len(lines) == 3 && running == 3, out
+	})
+
 	noPerpetualDiff(ctx, t, c, filepath.Join(root, "config", "samples"))
 
 	url := c.AnalyticsURL

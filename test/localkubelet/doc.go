@@ -50,8 +50,12 @@
 // Options.MaxGracePeriod). Every process also gets Pdeathsig SIGKILL, so
 // nothing outlives the stand-in even when it is killed.
 //
-// Not modelled: Pod objects in the API server (kubectl get pods lists
-// nothing), init containers (a pod with them fails to start), liveness and
+// With Options.PublishPods it also writes a Pod object per local pod
+// (spec.nodeName Options.NodeName, status.podIP, phase, Ready, restart counts)
+// so that kubectl get pods shows what runs; the objects are a view, never read
+// back, and are deleted at once when the pods stop.
+//
+// Not modelled: init containers (a pod with them fails to start), liveness and
 // startup probes, live updates of mounted Secrets and ConfigMaps, resource
 // limits enforcement, and security contexts (readOnlyRootFilesystem is not
 // enforced: the process runs as the caller's user).

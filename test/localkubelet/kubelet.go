@@ -71,6 +71,11 @@ type Options struct {
 	MaxGracePeriod time.Duration
 	// Logger receives the stand-in's own messages.
 	Logger logr.Logger
+	// PublishPods also creates a Pod object per local pod (spec.nodeName
+	// NodeName, status from the processes) so `kubectl get pods` shows them,
+	// and deletes them when the pods stop. Pod objects on NodeName left by an
+	// earlier run are deleted when Run starts.
+	PublishPods bool
 }
 
 // Kubelet runs Deployments as local processes. Create it with New and start
@@ -182,6 +187,9 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	k.mu.Lock()
 	k.runCtx = ctx
 	k.mu.Unlock()
+	if err := k.removeLeftoverPods(ctx); err != nil {
+		return fmt.Errorf("localkubelet: remove leftover pods: %w", err)
+	}
 	err := k.mgr.Start(ctx)
 	k.stopAll()
 	if k.tempDir {
@@ -200,6 +208,7 @@ func (k *Kubelet) stopAll() {
 	}
 	k.mu.Unlock()
 	stopPods(all)
+	k.unpublishPods(all)
 }
 
 func stopPods(pods []*pod) {
@@ -239,6 +248,7 @@ func (k *Kubelet) reconcile(ctx context.Context, req reconcile.Request) (reconci
 		delete(k.pods, req.NamespacedName)
 		k.mu.Unlock()
 		stopPods(gone)
+		k.unpublishPods(gone)
 		return reconcile.Result{}, nil
 	}
 	if err != nil {
@@ -265,6 +275,7 @@ func (k *Kubelet) reconcile(ctx context.Context, req reconcile.Request) (reconci
 	// Old pods go before new ones start: the Recreate strategy, so a roll
 	// never runs two producers on one stream.
 	stopPods(stale)
+	k.unpublishPods(stale)
 
 	var started []*pod
 	for len(keep)+len(started) < desired {
@@ -293,6 +304,9 @@ func (k *Kubelet) reconcile(ctx context.Context, req reconcile.Request) (reconci
 	k.mu.Unlock()
 	if len(started) > 0 {
 		k.opts.Logger.Info("started pods", "deployment", req.NamespacedName, "count", len(started))
+	}
+	for _, p := range pods {
+		k.publishPod(ctx, p)
 	}
 	return reconcile.Result{}, k.writeStatus(ctx, &d, hash, desired, pods)
 }
@@ -332,6 +346,7 @@ func (k *Kubelet) newPod(d *appsv1.Deployment, hash string) (*pod, error) {
 			Labels:         lbls, Annotations: d.Spec.Template.Annotations,
 		},
 		containers: map[string]*containerState{},
+		startTime:  metav1.Now(),
 	}
 	for _, c := range p.spec.Containers {
 		p.containers[c.Name] = &containerState{reason: "ContainerCreating",

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/testr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -73,16 +74,20 @@ func startKubelet(t *testing.T) (*Kubelet, client.Client) {
 
 // startStoppableKubelet also returns a function that stops the stand-in and
 // waits for Run to return; calling it more than once is harmless.
-func startStoppableKubelet(t *testing.T) (*Kubelet, client.Client, func()) {
+func startStoppableKubelet(t *testing.T, tune ...func(*Options)) (*Kubelet, client.Client, func()) {
 	t.Helper()
-	k, err := New(cfg, Options{
+	opts := Options{
 		BinDir:            binDir,
 		Selector:          ManagedBySelector,
 		ProbeInterval:     50 * time.Millisecond,
 		RestartBackoff:    100 * time.Millisecond,
 		MaxRestartBackoff: time.Second,
 		MaxGracePeriod:    2 * time.Second,
-	})
+	}
+	for _, f := range tune {
+		f(&opts)
+	}
+	k, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,4 +568,74 @@ func TestMissingSecretIsReportedThenRecovers(t *testing.T) {
 	if got := getInfo(t, "http://"+podsOf(k, ns, "needs-secret")[0].IP+":8080").Env["TOKEN"]; got != "t0ken" {
 		t.Fatalf("TOKEN = %q after the Secret appeared", got)
 	}
+}
+
+func TestPublishesPodObjects(t *testing.T) {
+	ctx := context.Background()
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := newNamespace(t, c)
+	// A Pod object a killed earlier run left on this node.
+	leftover := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "leftover"}, Spec: corev1.PodSpec{
+		NodeName: "publisher", Containers: []corev1.Container{{Name: "main", Image: "streamdash:test"}}}}
+	if err := c.Create(ctx, leftover); err != nil {
+		t.Fatal(err)
+	}
+	k, _, _ := startStoppableKubelet(t, func(o *Options) { o.PublishPods, o.NodeName, o.Logger = true, "publisher", testr.New(t) })
+	gate := filepath.Join(t.TempDir(), "open")
+	d := deployment(ns, "published", 2, corev1.Container{Args: []string{"--gate=" + gate}})
+	if err := c.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	podObjects := func() map[string]corev1.Pod {
+		var list corev1.PodList
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]corev1.Pod{}
+		for _, p := range list.Items {
+			out[p.Name] = p
+		}
+		return out
+	}
+	isReady := func(p corev1.Pod) bool {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady {
+				return c.Status == corev1.ConditionTrue
+			}
+		}
+		return false
+	}
+	match := func(wantReady bool) func() (bool, string) {
+		return func() (bool, string) {
+			objs := podObjects()
+			local := podsOf(k, ns, "published")
+			if len(objs) != 2 || len(local) != 2 {
+				return false, fmt.Sprintf("%d objects, %d local pods", len(objs), len(local))
+			}
+			for _, lp := range local {
+				o, ok := objs[lp.Name]
+				if !ok || o.Spec.NodeName != "publisher" || o.Status.PodIP != lp.IP || o.Status.Phase != corev1.PodRunning ||
+					isReady(o) != wantReady || o.Labels["pod-template-hash"] == "" {
+					return false, fmt.Sprintf("object %+v for local pod %+v", o.Status, lp)
+				}
+			}
+			return true, ""
+		}
+	}
+	eventually(t, "running, not ready Pod objects (the leftover gone)", match(false))
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ready Pod objects", match(true))
+
+	if err := c.Patch(ctx, d, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"replicas":0}}`))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Pod objects to go with the pods", func() (bool, string) {
+		n := len(podObjects())
+		return n == 0, fmt.Sprintf("%d Pod objects", n)
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -28,9 +29,12 @@ type pod struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu         sync.Mutex
-	message    string // why the pod cannot start, when it cannot
-	containers map[string]*containerState
+	startTime metav1.Time
+
+	mu              sync.Mutex
+	message         string // why the pod cannot start, when it cannot
+	containers      map[string]*containerState
+	publishedStatus string // the Pod status last written, as JSON
 }
 
 type containerState struct {
