@@ -40,7 +40,9 @@ type Options struct {
 	// for drift (--resync-period). Default 10m.
 	ResyncPeriod time.Duration
 
-	// MaxConcurrentReconciles bounds parallel reconciles. Default 4.
+	// MaxConcurrentReconciles bounds parallel reconciles. Default 8: a pass
+	// mostly waits on AWS and the Rockset API (100 pipelines were Ready in
+	// 3m47s with 4 workers, 1m26s with 16, on a loaded 2-core machine).
 	MaxConcurrentReconciles int
 
 	// HTTPClient reaches Rockset-API servers. Default: a client with a 15s timeout.
@@ -55,7 +57,7 @@ type Options struct {
 // Defaults used when Options leave a field empty.
 const (
 	DefaultResyncPeriod            = 10 * time.Minute
-	DefaultMaxConcurrentReconciles = 4
+	DefaultMaxConcurrentReconciles = 8
 	defaultRocksetTimeout          = 15 * time.Second
 )
 

@@ -38,7 +38,7 @@ func envDuration(name string, def time.Duration) time.Duration {
 // envtest, the emulator and the analytics server, and reports the time until
 // all are Ready and the API writes per pipeline during
 // STREAMDASH_SCALE_STEADY (2m) of steady state with a resync period of
-// STREAMDASH_SCALE_RESYNC (30s) and STREAMDASH_SCALE_WORKERS (4) workers. It asserts behaviour only (all Ready, no
+// STREAMDASH_SCALE_RESYNC (30s) and STREAMDASH_SCALE_WORKERS (8) workers. It asserts behaviour only (all Ready, no
 // status writes while nothing changes); the times are reported, not asserted.
 //
 //	STREAMDASH_SCALE=1 go test ./controllers/twitterpipeline -run TestScale -v -timeout 30m
