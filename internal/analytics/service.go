@@ -276,9 +276,9 @@ func (s *Server) collectionView(ctx context.Context, c *meta.Collection) openapi
 		PurgedDocCount: ptr(st.Purged), TotalSize: ptr(st.Bytes), FillProgress: ptr(1.0),
 	}
 	for _, src := range c.Sources {
-		v := s.sourceView(c, src, st)
-		out.Sources = append(out.Sources, v)
-		if v.Status.GetState() == ingest.StateInitializing {
+		out.Sources = append(out.Sources, s.sourceView(c, src, st))
+		// READY once the source has read its stream at least once.
+		if r := s.reader(c.Table); r == nil || !r.Status().Reading {
 			out.Status = ptr("CREATED")
 		}
 	}
