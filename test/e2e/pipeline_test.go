@@ -255,7 +255,7 @@ func TestResilience(t *testing.T) {
 func countOpenShards(t *testing.T, stream string) int {
 	t.Helper()
 	out, err := cluster.Kinesis.Client().ListShards(context.Background(), &kinesis.ListShardsInput{
-		StreamName: aws.String(stream),
+		StreamName:  aws.String(stream),
 		ShardFilter: &ktypes.ShardFilter{Type: ktypes.ShardFilterTypeAtLatest},
 	})
 	if err != nil {
