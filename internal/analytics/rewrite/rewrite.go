@@ -136,12 +136,15 @@ func (r *Rewriter) rewrite(ctx context.Context, q string, resolve Resolver, tran
 	if len(stmts) != 1 {
 		return nil, errorf("exactly one SELECT statement is allowed")
 	}
-	w := &walker{resolve: resolve, ctes: map[string]bool{}, params: map[string]bool{}, colls: map[string]bool{}, tables: map[string]Table{}}
+	w := &walker{resolve: resolve, ctes: map[string]bool{}, params: map[string]bool{}, colls: map[string]bool{}, tables: map[string]Table{}, aliases: map[string][]Table{}}
 	collectCTEs(stmts[0], w.ctes)
 	if err := w.walk(stmts[0]); err != nil {
 		return nil, err
 	}
 	if stmt, ok := stmts[0].(map[string]any); ok && !transform {
+		if err := nullMissingFields(ctx, r, stmt, w.aliases); err != nil {
+			return nil, err
+		}
 		o := &optimizer{ctx: ctx, r: r, tables: w.tables}
 		node, err := o.optimize(stmt["node"])
 		if err != nil {
@@ -203,6 +206,7 @@ type walker struct {
 	params  map[string]bool
 	colls   map[string]bool
 	tables  map[string]Table
+	aliases map[string][]Table // lower-cased alias -> collections it names
 }
 
 // Table functions a query may call; everything else (read_csv, glob,
@@ -311,6 +315,8 @@ func (w *walker) baseTable(v map[string]any) error {
 	v["schema_name"] = ""
 	v["table_name"] = t.Name
 	w.tables[t.Name] = t
+	a, _ := v["alias"].(string)
+	w.aliases[strings.ToLower(a)] = append(w.aliases[strings.ToLower(a)], t)
 	if t.Path != "" {
 		w.colls[t.Path] = true
 	}

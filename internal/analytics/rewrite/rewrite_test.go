@@ -166,6 +166,8 @@ func TestUnnestCarriesOnlyUsedColumns(t *testing.T) {
 			`(SELECT t."user", unnest(t.entities.hashtags) AS h FROM c_1 AS t) AS t`},
 		{"star keeps every column", `SELECT * FROM tweets AS t, UNNEST(t.entities.hashtags) AS h`,
 			`(SELECT t.*, unnest(t.entities.hashtags) AS h FROM c_1 AS t) AS t`},
+		{"a field no document has brought reads NULL", `SELECT t.geo, t.text AS x FROM tweets AS t WHERE t.geo.lat IS NULL`,
+			`SELECT NULL AS geo, t."text" AS x FROM c_1 AS t WHERE (NULL IS NULL)`},
 		{"correlated subquery counts", `SELECT h.text FROM tweets AS t, UNNEST(t.entities.hashtags) AS h WHERE EXISTS (SELECT 1 FROM tweets AS x WHERE x._id = t.user.id_str)`,
 			`(SELECT t."user", unnest(t.entities.hashtags) AS h FROM c_1 AS t) AS t`},
 	}
