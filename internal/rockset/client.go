@@ -1,8 +1,7 @@
 // Package rockset is streamdash's seam to a Rockset-API server: the bundled
 // analytics server or any endpoint that speaks the same REST API. Everything
 // goes through github.com/rockset/rockset-go-client; this package only builds
-// the client (the stock constructor insists on HTTPS) and names the few
-// operations the controllers need, so tests and callers depend on an interface.
+// the client, because the stock constructor insists on HTTPS.
 package rockset
 
 import (
@@ -13,39 +12,53 @@ import (
 	"time"
 
 	rs "github.com/rockset/rockset-go-client"
-	"github.com/rockset/rockset-go-client/openapi"
 )
 
 // NewClient returns a rockset-go-client for apiServer, which may be a bare
-// host (HTTPS, as the stock client assumes), an https:// URL or an http:// URL.
+// host[:port] (HTTPS, as the stock client assumes), an https:// URL or an
+// http:// URL. httpClient may be nil.
 //
-// rockset.NewClient drops the scheme and always speaks HTTPS. The bundled
+// rockset.NewClient keeps only the host and always speaks HTTPS. The bundled
 // analytics server often runs on plain HTTP (on a laptop, or behind a
-// cluster-internal Service), so for http:// the generated API client is
-// configured directly and handed over with WithAPIClient; the wrappers and the
-// retrier behave the same either way. httpClient may be nil.
+// cluster-internal Service), so for http:// the client is built as usual and
+// its transport sends the requests for that one host over plain HTTP. Every
+// call, Ping included, then behaves exactly as the stock client's.
 func NewClient(apiServer, apiKey string, httpClient *http.Client) (*rs.RockClient, error) {
 	if apiKey == "" {
 		return nil, fmt.Errorf("rockset: no API key")
-	}
-	if httpClient == nil {
-		httpClient = &http.Client{Timeout: 30 * time.Second}
 	}
 	scheme, host, err := splitServer(apiServer)
 	if err != nil {
 		return nil, err
 	}
-	if scheme == "https" {
-		return rs.NewClient(rs.WithAPIServer(host), rs.WithAPIKey(apiKey), rs.WithHTTPClient(httpClient))
+	var hc http.Client
+	if httpClient != nil {
+		hc = *httpClient
+	} else {
+		hc.Timeout = 30 * time.Second
 	}
-	cfg := openapi.NewConfiguration()
-	cfg.Scheme = scheme
-	cfg.Host = host
-	cfg.HTTPClient = httpClient
-	cfg.UserAgent = rs.DefaultUserAgent
-	cfg.AddDefaultHeader(rs.HeaderVersionName, rs.Version)
-	cfg.AddDefaultHeader("Authorization", "ApiKey "+apiKey)
-	return rs.NewClient(rs.WithAPIClient(openapi.NewAPIClient(cfg)))
+	if scheme == "http" {
+		base := hc.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		hc.Transport = plainHTTP{host: host, base: base}
+	}
+	return rs.NewClient(rs.WithAPIServer("https://"+host), rs.WithAPIKey(apiKey), rs.WithHTTPClient(&hc))
+}
+
+// plainHTTP sends requests for host over http instead of https.
+type plainHTTP struct {
+	host string
+	base http.RoundTripper
+}
+
+func (p plainHTTP) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "https" && req.URL.Host == p.host {
+		req = req.Clone(req.Context())
+		req.URL.Scheme = "http"
+	}
+	return p.base.RoundTrip(req)
 }
 
 func splitServer(apiServer string) (scheme, host string, err error) {
@@ -54,7 +67,7 @@ func splitServer(apiServer string) (scheme, host string, err error) {
 		return "", "", fmt.Errorf("rockset: no API server")
 	}
 	if !strings.Contains(s, "://") {
-		return "https", strings.TrimSuffix(s, "/"), nil
+		s = "https://" + s
 	}
 	u, err := url.Parse(s)
 	if err != nil {
