@@ -41,8 +41,8 @@ type Options struct {
 	ResyncPeriod time.Duration
 
 	// MaxConcurrentReconciles bounds parallel reconciles. Default 8: a pass
-	// mostly waits on AWS and the Rockset API (100 pipelines were Ready in
-	// 3m47s with 4 workers, 1m26s with 16, on a loaded 2-core machine).
+	// mostly waits on AWS and the Rockset API, so more workers than cores
+	// pay off (see TestScale).
 	MaxConcurrentReconciles int
 
 	// HTTPClient reaches Rockset-API servers. Default: a client with a 15s timeout.
