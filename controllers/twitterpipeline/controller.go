@@ -194,7 +194,10 @@ func (r *Reconciler) result(ctx context.Context, o outcome) (ctrl.Result, error)
 		return ctrl.Result{}, reconcile.TerminalError(fmt.Errorf("%s: %s", o.reason, o.message))
 	default:
 		next := jitter(r.opts.ResyncPeriod)
-		log.V(1).Info("reconciled", "next resync in", next.Round(1e9).String())
+		if o.after > 0 && o.after < r.opts.ResyncPeriod {
+			next = jitter(o.after) // documents are arriving: keep status.collection current
+		}
+		log.V(1).Info("reconciled", "next check in", next.Round(1e9).String())
 		return ctrl.Result{RequeueAfter: next}, nil
 	}
 }

@@ -14,7 +14,8 @@ import (
 type intent int
 
 const (
-	// intentDone: this part is as desired; look again at the resync period.
+	// intentDone: this part is as desired; look again at the resync period,
+	// or after outcome.after when that is sooner (ingest being observed).
 	intentDone intent = iota
 	// intentWait: work is under way (a stream CREATING, a collection not yet
 	// READY); look again after outcome.after.
@@ -69,6 +70,9 @@ const (
 	waitStream     = 2 * time.Second
 	waitCollection = 3 * time.Second
 	waitDeletion   = time.Second
+	// ingestCheck is how often a READY collection whose document count is
+	// moving is read again (one status write per check at most).
+	ingestCheck = 30 * time.Second
 )
 
 // jitter spreads d by up to +20% so that many pipelines created together do

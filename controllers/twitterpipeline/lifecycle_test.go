@@ -262,11 +262,11 @@ func TestPipelineLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 90*time.Second, "pipeline gone", func() error {
-		err := direct.Get(ctx, key, &v1alpha1.TwitterPipeline{})
+		p := &v1alpha1.TwitterPipeline{}
+		err := direct.Get(ctx, key, p)
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		p := getPipeline(t, key)
 		return fmt.Errorf("still there (%v): %s", err, describeConditions(p))
 	})
 	if _, err := describeStream(stream); !isKinesisNotFound(err) {

@@ -333,7 +333,17 @@ func (r *Reconciler) reconcileCollection(ctx context.Context, s *pass) outcome {
 		msg += fmt.Sprintf("; its retention (%ds) differs from spec.rockset.retention and cannot change in place", *c.RetentionSecs)
 	}
 	s.setPart(v1alpha1.ConditionCollectionReady, true, ReasonCollectionReady, msg)
-	return done()
+	return observeIngest(p.Status.Collection, c)
+}
+
+// observeIngest looks again after ingestCheck while the collection's document
+// count is moving, so documentCount in status follows ingest; once it stops
+// moving, the pipeline is left alone until the resync (a quiet steady state).
+func observeIngest(last *v1alpha1.CollectionStatus, c openapi.Collection) outcome {
+	if last != nil && c.Stats != nil && last.DocumentCount == c.Stats.GetDocCount() {
+		return done()
+	}
+	return outcome{intent: intentDone, after: ingestCheck}
 }
 
 func (r *Reconciler) ensureWorkspace(ctx context.Context, s *pass, ws string) outcome {
