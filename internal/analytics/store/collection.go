@@ -109,6 +109,9 @@ func (s *Store) Collection(ctx context.Context, table string) (*Collection, erro
 		if err := tx.Commit(); err != nil {
 			return nil, err
 		}
+		if err := s.checkpoint(ctx, nil); err != nil {
+			return nil, err
+		}
 	case err != nil:
 		return nil, err
 	default:
@@ -154,7 +157,10 @@ func (s *Store) Drop(ctx context.Context, table string) error {
 			return fmt.Errorf("drop %s: %w", table, err)
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	return s.checkpoint(ctx, nil)
 }
 
 // Configure sets the event-time rule and the (already validated) ingest
@@ -359,14 +365,14 @@ func (c *Collection) Write(ctx context.Context, b Batch) (WriteResult, error) {
 		return res, err
 	}
 
+	if err := c.evolveDurably(ctx, conn, newSchema); err != nil {
+		return res, err
+	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return res, err
 	}
 	defer tx.Rollback()
-	if err := c.evolve(ctx, tx, newSchema); err != nil {
-		return res, err
-	}
 	if len(docs) > 0 {
 		// A generated _id names a Kinesis record, and checkpoints commit with
 		// the documents, so it cannot be stored already: only documents that
@@ -394,10 +400,6 @@ func (c *Collection) Write(ctx context.Context, b Batch) (WriteResult, error) {
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("commit batch: %w", err)
 	}
-	if len(newSchema) != len(c.schema) {
-		c.s.gen.Add(1)
-	}
-	c.schema = newSchema
 	if len(c.shapes) > maxShapes {
 		c.shapes = map[uint64]bool{}
 	}
@@ -531,7 +533,47 @@ func (c *Collection) transformStaged(ctx context.Context, conn *sql.Conn) ([]Rec
 	return out, rows.Err()
 }
 
-// evolve adds new columns and widens changed ones, inside the batch's transaction.
+// evolveDurably applies a schema change in its own transaction and
+// checkpoints at once, so the write-ahead log never holds DDL when the
+// process dies: DuckDB cannot replay a WAL that mixes ALTER TABLE with
+// updates in one transaction ("Calling DatabaseManager::GetDefaultDatabase
+// with no default database set", duckdb/duckdb#22124, #20543), and the
+// database would not open again. Schema changes are rare (a new field, a
+// widened type); the checkpoint costs nothing on the hot path.
+func (c *Collection) evolveDurably(ctx context.Context, conn *sql.Conn, next map[string]any) error {
+	if !schemaChanges(c.schema, next) {
+		return nil
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := c.evolve(ctx, tx, next); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit schema change: %w", err)
+	}
+	if len(next) != len(c.schema) {
+		c.s.gen.Add(1)
+	}
+	c.schema = next
+	return c.s.checkpoint(ctx, conn)
+}
+
+// schemaChanges reports whether next adds a column or changes a column's type.
+func schemaChanges(cur, next map[string]any) bool {
+	for k, t := range next {
+		old, ok := cur[k]
+		if !ok || duckType(old) != duckType(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// evolve adds new columns and widens changed ones.
 func (c *Collection) evolve(ctx context.Context, tx *sql.Tx, next map[string]any) error {
 	changed := false
 	for _, k := range sortedKeys(next) {

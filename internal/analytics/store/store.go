@@ -257,3 +257,20 @@ func jsonValue(v any) any {
 	}
 	return v
 }
+
+// checkpoint writes the WAL into the database file after a schema change (see
+// Collection.evolveDurably), on conn when given. A checkpoint that DuckDB
+// declines while other transactions run is not an error: the change is
+// committed either way, and the next checkpoint takes it.
+func (s *Store) checkpoint(ctx context.Context, conn *sql.Conn) error {
+	var err error
+	if conn != nil {
+		_, err = conn.ExecContext(ctx, `CHECKPOINT`)
+	} else {
+		_, err = s.db.ExecContext(ctx, `CHECKPOINT`)
+	}
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
