@@ -69,7 +69,8 @@ run: manifests generate ## Run the manager against the cluster in ~/.kube/config
 
 .PHONY: demo
 demo: build envtest kinesis-local ## Run the whole system locally: control plane, Kinesis, analytics, manager, dashboards.
-	go run ./hack/demo
+	go build -o $(LOCALBIN)/streamdash-demo ./hack/demo
+	$(LOCALBIN)/streamdash-demo
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a container engine).

@@ -229,6 +229,7 @@ type StreamSpec struct {
 
 // RocksetSpec is the Rockset-API endpoint and the collection.
 // +kubebuilder:validation:XValidation:rule="has(self.collection) == has(oldSelf.collection) && (!has(self.collection) || self.collection == oldSelf.collection)",message="rockset.collection cannot change after creation"
+// +kubebuilder:validation:XValidation:rule="has(self.retention) == has(oldSelf.retention) && (!has(self.retention) || self.retention == oldSelf.retention)",message="rockset.retention cannot change after creation (Rockset cannot change a collection's retention)"
 type RocksetSpec struct {
 	// apiServer is the Rockset-API endpoint, as http://host:port or
 	// https://host. Default: the operator's (the bundled analytics server).
@@ -257,7 +258,7 @@ type RocksetSpec struct {
 	Collection string `json:"collection,omitempty"`
 
 	// retention drops documents older than this (by tweet time), at least 1h.
-	// Default: keep everything.
+	// Default: keep everything. Cannot change after creation.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h')",message="rockset.retention must be at least 1h"
 	Retention *metav1.Duration `json:"retention,omitempty"`
