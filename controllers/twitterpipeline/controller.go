@@ -49,6 +49,7 @@ const ControllerName = "streamdash-twitterpipeline"
 // Reconciler reconciles TwitterPipelines.
 type Reconciler struct {
 	client   client.Client
+	pods     client.Reader // uncached: only the producer's pods, listed by selector
 	opts     Options
 	recorder events.EventRecorder
 }
@@ -84,7 +85,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	rec := mgr.GetEventRecorder(ControllerName)
-	r := &Reconciler{client: mgr.GetClient(), opts: opts, recorder: rec}
+	r := &Reconciler{client: mgr.GetClient(), pods: mgr.GetAPIReader(), opts: opts, recorder: rec}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("twitterpipeline").
 		// Our own status writes do not change the generation: they must not

@@ -34,6 +34,8 @@ type pass struct {
 	integrationOK bool
 	collection    *openapi.Collection
 	deployment    *appsv1.Deployment
+	// postsWritten is the producer's count of posts written, when it could be read.
+	postsWritten *int64
 
 	// deleting says what deletion is waiting for; finalized that the
 	// finalizer was removed and there is no status left to write.

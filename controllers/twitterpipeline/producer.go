@@ -327,6 +327,11 @@ func (r *Reconciler) reconcileProducer(ctx context.Context, s *pass) outcome {
 	}
 	ready, reason, msg := producerState(s.deployment)
 	s.setPart(v1alpha1.ConditionProducerReady, ready, reason, msg)
+	if ready && s.deployment.Status.ReadyReplicas > 0 {
+		if n, ok := r.postsWritten(ctx, s.deployment); ok {
+			s.postsWritten = &n
+		}
+	}
 	return done()
 }
 

@@ -149,7 +149,9 @@ func observeParts(s *pass) {
 	}
 	if d := s.deployment; d != nil {
 		ps := &v1alpha1.ProducerStatus{ReadyReplicas: d.Status.ReadyReplicas}
-		if p.Status.Producer != nil {
+		if s.postsWritten != nil {
+			ps.PostsWritten = *s.postsWritten
+		} else if p.Status.Producer != nil {
 			ps.PostsWritten = p.Status.Producer.PostsWritten
 		}
 		p.Status.Producer = ps

@@ -164,6 +164,10 @@ func TestSeededPipelineToDashboards(t *testing.T) {
 		dashboardYAML(ns, "music", "seeded", "music", 5))
 
 	waitDocuments(t, ns, "seeded", count, 3*time.Minute)
+	eventually(t, 90*time.Second, "the producer to report every post written", func() (bool, string) {
+		p := getPipeline(t, ns, "seeded")
+		return p.Status.Producer != nil && p.Status.Producer.PostsWritten == count, fmt.Sprintf("producer=%+v", p.Status.Producer)
+	})
 	docs := seededDocs(seed, count)
 	all := time.Time{}
 
