@@ -110,7 +110,9 @@ type LiveDashboardStatus struct {
 	TweetsLastMinute int64 `json:"tweetsLastMinute,omitempty"`
 
 	// tweetsPerMinute is the average rate (with the hashtag, in the Hashtag
-	// view) over the last ten minutes, or over the window if it is shorter.
+	// view) over the last ten minutes, or over the window if it is shorter;
+	// when the data is younger than that, over the time since the oldest
+	// tweet (at least a minute).
 	// +optional
 	TweetsPerMinute int64 `json:"tweetsPerMinute,omitempty"`
 

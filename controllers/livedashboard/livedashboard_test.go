@@ -23,7 +23,6 @@ import (
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/livedashboard"
-	"github.com/streamdash/streamdash/internal/panels"
 	"github.com/streamdash/streamdash/internal/panels/panelstest"
 	"github.com/streamdash/streamdash/internal/tweet"
 	"github.com/streamdash/streamdash/test/localkubelet"
@@ -145,7 +144,7 @@ func TestLiveDashboard(t *testing.T) {
 		if want := panelstest.Count(docs, "", at.Add(-time.Minute)); d.Status.TweetsLastMinute != want || want == 0 {
 			t.Errorf("tweetsLastMinute = %d, want %d (non-zero)", d.Status.TweetsLastMinute, want)
 		}
-		if want := panels.PerMinute(panelstest.Count(docs, "", at.Add(-10*time.Minute)), 10*time.Minute); d.Status.TweetsPerMinute != want || want == 0 {
+		if want := panelstest.PerMinute(docs, "", 10*time.Minute, at); d.Status.TweetsPerMinute != want || want == 0 {
 			t.Errorf("tweetsPerMinute = %d, want %d (non-zero)", d.Status.TweetsPerMinute, want)
 		}
 		if d.Status.RelatedHashtags != nil || d.Status.Influencers != nil {
@@ -196,7 +195,7 @@ func TestLiveDashboard(t *testing.T) {
 		if want := panelstest.Count(docs, tag, at.Add(-time.Minute)); d.Status.TweetsLastMinute != want {
 			t.Errorf("tweetsLastMinute = %d, want %d", d.Status.TweetsLastMinute, want)
 		}
-		if want := panels.PerMinute(panelstest.Count(docs, tag, at.Add(-10*time.Minute)), 10*time.Minute); d.Status.TweetsPerMinute != want {
+		if want := panelstest.PerMinute(docs, tag, 10*time.Minute, at); d.Status.TweetsPerMinute != want {
 			t.Errorf("tweetsPerMinute = %d, want %d", d.Status.TweetsPerMinute, want)
 		}
 		if d.Status.TopHashtags != nil {

@@ -130,7 +130,7 @@ func TestPanelsAgainstAnalyticsServer(t *testing.T) {
 	if want := panelstest.Count(docs, tag, now.Add(-time.Minute)); s.TweetsLastMinute != want {
 		t.Errorf("summary last minute = %d, want %d", s.TweetsLastMinute, want)
 	}
-	if want := panels.PerMinute(panelstest.Count(docs, tag, now.Add(-10*time.Minute)), 10*time.Minute); s.TweetsPerMinute != want {
+	if want := panelstest.PerMinute(docs, tag, 10*time.Minute, now); s.TweetsPerMinute != want {
 		t.Errorf("summary per minute = %d, want %d", s.TweetsPerMinute, want)
 	}
 	if len(s.RelatedHashtags) > 3 || len(s.Influencers) > 3 || s.TopHashtags != nil {

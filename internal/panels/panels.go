@@ -184,19 +184,30 @@ func (r *Runner) Incoming(ctx context.Context, since time.Time) ([]Bucket, Laten
 // Count is the number of tweets since since; with a hashtag, of the tweets
 // carrying it.
 func (r *Runner) Count(ctx context.Context, hashtag string, since time.Time) (int64, Latency, error) {
+	n, _, lat, err := r.countFrom(ctx, hashtag, since)
+	return n, lat, err
+}
+
+// countFrom counts like Count and also returns the oldest tweet's time
+// (zero when there is none).
+func (r *Runner) countFrom(ctx context.Context, hashtag string, since time.Time) (int64, time.Time, Latency, error) {
 	q := sqlCount
 	if hashtag != "" {
 		q = sqlHashtagCount
 	}
 	rows, lat, err := r.run(ctx, q, since, -1, hashtag)
 	if err != nil {
-		return 0, lat, err
+		return 0, time.Time{}, lat, err
 	}
 	if len(rows) != 1 {
-		return 0, lat, fmt.Errorf("panels: count returned %d rows", len(rows))
+		return 0, time.Time{}, lat, fmt.Errorf("panels: count returned %d rows", len(rows))
 	}
 	n, err := intField(rows[0], "tweets")
-	return n, lat, err
+	if err != nil || n == 0 {
+		return n, time.Time{}, lat, err
+	}
+	first, err := timeField(rows[0], "first")
+	return n, first, lat, err
 }
 
 // FillBuckets returns one bucket per BucketWidth from the bucket holding from

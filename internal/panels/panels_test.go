@@ -232,3 +232,22 @@ func FuzzTimeField(f *testing.F) {
 		}
 	})
 }
+
+func TestCoveredSpan(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name  string
+		first time.Time
+		want  time.Duration
+	}{
+		{"no tweets: the whole span", time.Time{}, 10 * time.Minute},
+		{"data for three minutes", now.Add(-3 * time.Minute), 3 * time.Minute},
+		{"older than the span", now.Add(-30 * time.Minute), 10 * time.Minute},
+		{"a few seconds: at least a minute", now.Add(-5 * time.Second), time.Minute},
+	}
+	for _, tc := range cases {
+		if got := CoveredSpan(10*time.Minute, tc.first, now); got != tc.want {
+			t.Errorf("%s: CoveredSpan = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -23,7 +23,7 @@ ORDER BY tweet_count DESC, hashtag LIMIT :limit`
 	sqlIncoming = `SELECT time_bucket(INTERVAL '2 seconds', t._event_time) AS bucket, COUNT(*) AS tweets
 FROM %[1]s AS t WHERE t._event_time >= :since GROUP BY bucket ORDER BY bucket`
 
-	sqlCount = `SELECT COUNT(*) AS tweets FROM %[1]s AS t WHERE t._event_time >= :since`
+	sqlCount = `SELECT COUNT(*) AS tweets, MIN(t._event_time) AS first FROM %[1]s AS t WHERE t._event_time >= :since`
 
 	sqlHashtagTweets = `SELECT t.id_str, t._event_time AS event_time, t.user.screen_name AS screen_name, t.text
 FROM %[1]s AS t
@@ -46,7 +46,7 @@ FROM %[1]s AS t, UNNEST(t.entities.hashtags) AS h
 WHERE t._event_time >= :since AND LOWER(h.text) = LOWER(:hashtag)
 GROUP BY t.user.screen_name ORDER BY followers_count DESC, screen_name LIMIT :limit`
 
-	sqlHashtagCount = `SELECT COUNT(*) AS tweets FROM %[1]s AS t WHERE t._event_time >= :since
+	sqlHashtagCount = `SELECT COUNT(*) AS tweets, MIN(t._event_time) AS first FROM %[1]s AS t WHERE t._event_time >= :since
   AND EXISTS (SELECT 1 FROM UNNEST(t.entities.hashtags) AS h WHERE LOWER(h.text) = LOWER(:hashtag))`
 )
 

@@ -25,8 +25,8 @@ type Summary struct {
 	// TweetsLastMinute counts the tweets (with the hashtag) since now-1m.
 	TweetsLastMinute int64
 	// TweetsPerMinute is the tweets (with the hashtag) since now-RateSpan
-	// (or now-Window when the window is shorter) divided by the span's
-	// minutes, rounded to the nearest integer.
+	// (or now-Window when the window is shorter) divided by the minutes that
+	// span covers with data (CoveredSpan), rounded to the nearest integer.
 	TweetsPerMinute int64
 	// Latency is the sum of the queries' round trips.
 	Latency time.Duration
@@ -88,12 +88,23 @@ func (r *Runner) Summarize(ctx context.Context, v View, now time.Time) (Summary,
 		return s, err
 	}
 	span := RateSpanFor(window)
-	inSpan, lat, err := r.Count(ctx, v.Hashtag, now.Add(-span))
+	inSpan, first, lat, err := r.countFrom(ctx, v.Hashtag, now.Add(-span))
 	add(lat)
 	if err != nil {
 		return s, err
 	}
 	s.TweetsLastMinute = lastMinute
-	s.TweetsPerMinute = PerMinute(inSpan, span)
+	s.TweetsPerMinute = PerMinute(inSpan, CoveredSpan(span, first, now))
 	return s, nil
+}
+
+// CoveredSpan is the part of span (ending at now) that has tweets in it:
+// from the oldest tweet in the span, but at least a minute. A pipeline that
+// started three minutes ago then reports its real rate, not a third of it.
+func CoveredSpan(span time.Duration, first, now time.Time) time.Duration {
+	if first.IsZero() {
+		return span
+	}
+	covered := now.Sub(first)
+	return min(span, max(covered, time.Minute))
 }

@@ -7,6 +7,7 @@ package panelstest
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -254,6 +255,29 @@ func Count(docs []tweet.Document, hashtag string, since time.Time) int64 {
 		}
 	}
 	return n
+}
+
+// PerMinute is the expected tweetsPerMinute at now: the docs (carrying
+// hashtag, if not "") in the last span, per minute of the part of the span
+// that has docs (from the oldest of them, at least a minute), rounded.
+func PerMinute(docs []tweet.Document, hashtag string, span time.Duration, now time.Time) int64 {
+	since := now.Add(-span)
+	var n int64
+	var oldest time.Time
+	for _, d := range docs {
+		if !inWindow(d, since) || (hashtag != "" && !tagsOf(d)[strings.ToLower(hashtag)]) {
+			continue
+		}
+		n++
+		if t, _ := d.Time(); oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	covered := span
+	if !oldest.IsZero() {
+		covered = min(span, max(now.Sub(oldest), time.Minute))
+	}
+	return int64(math.Round(float64(n) / covered.Minutes()))
 }
 
 // TopHashtags is the hashtags in most docs since since, ties by name.
