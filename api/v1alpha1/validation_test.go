@@ -246,8 +246,12 @@ func TestImmutableFields(t *testing.T) {
 			func(p *v1alpha1.TwitterPipeline) { p.Spec.Rockset.Collection = "tweets2" }, "rockset.collection cannot change after creation"},
 		{"collection removed", func(p *v1alpha1.TwitterPipeline) { p.Spec.Rockset.Collection = "tweets" },
 			func(p *v1alpha1.TwitterPipeline) { p.Spec.Rockset.Collection = "" }, "rockset.collection cannot change after creation"},
-		{"retention", func(p *v1alpha1.TwitterPipeline) { p.Spec.Rockset.Retention = &metav1.Duration{Duration: 24 * time.Hour} },
-			func(p *v1alpha1.TwitterPipeline) { p.Spec.Rockset.Retention = &metav1.Duration{Duration: 48 * time.Hour} },
+		{"retention", func(p *v1alpha1.TwitterPipeline) {
+			p.Spec.Rockset.Retention = &metav1.Duration{Duration: 24 * time.Hour}
+		},
+			func(p *v1alpha1.TwitterPipeline) {
+				p.Spec.Rockset.Retention = &metav1.Duration{Duration: 48 * time.Hour}
+			},
 			"rockset.retention cannot change after creation"},
 		{"workspace", func(*v1alpha1.TwitterPipeline) {},
 			func(p *v1alpha1.TwitterPipeline) { p.Spec.Rockset.Workspace = "other" }, "rockset.workspace cannot change after creation"},
