@@ -30,6 +30,7 @@ type Emulator struct {
 	// Region is the region the emulator's default account answers in.
 	Region string
 	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has exited
 }
 
 // Dir returns the installed package directory: $KINESIS_LOCAL_DIR, or
@@ -64,7 +65,23 @@ func Start(t testing.TB) *Emulator {
 
 // StartProcess runs a fresh emulator and waits until it answers. The caller
 // must call Stop. Its logs go to logw (nil discards them).
+//
+// The ports are chosen free but bound only when node starts, so another
+// process can take one in between; the emulator then exits, and whatever
+// answers on the port is not ours. So an emulator that exits before it
+// answers is started again on new ports.
 func StartProcess(logw *os.File) (*Emulator, error) {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var e *Emulator
+		if e, err = startOnce(logw); err == nil {
+			return e, nil
+		}
+	}
+	return nil, err
+}
+
+func startOnce(logw *os.File) (*Emulator, error) {
 	dir, err := Dir()
 	if err != nil {
 		return nil, err
@@ -95,7 +112,8 @@ func StartProcess(logw *os.File) (*Emulator, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start kinesis-local: %w", err)
 	}
-	e := &Emulator{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", plain), Region: "us-east-1", cmd: cmd}
+	e := &Emulator{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", plain), Region: "us-east-1", cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(e.exited) }()
 	if err := e.waitReady(30 * time.Second); err != nil {
 		e.Stop()
 		return nil, err
@@ -109,7 +127,7 @@ func (e *Emulator) Stop() {
 		return
 	}
 	_ = syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL)
-	_ = e.cmd.Wait()
+	<-e.exited
 	e.cmd = nil
 }
 
@@ -138,11 +156,24 @@ func (e *Emulator) waitReady(timeout time.Duration) error {
 	defer cancel()
 	c := e.Client()
 	for {
+		select {
+		case <-e.exited:
+			return fmt.Errorf("kinesis-local exited before answering on %s (port taken?)", e.Endpoint)
+		default:
+		}
 		_, err := c.ListStreams(ctx, &kinesis.ListStreamsInput{})
 		if err == nil {
+			// Answered, but by us? Our process must still be alive.
+			select {
+			case <-e.exited:
+				return fmt.Errorf("kinesis-local exited; another process answers on %s", e.Endpoint)
+			case <-time.After(200 * time.Millisecond):
+			}
 			return nil
 		}
 		select {
+		case <-e.exited:
+			return fmt.Errorf("kinesis-local exited before answering on %s (port taken?)", e.Endpoint)
 		case <-ctx.Done():
 			return fmt.Errorf("kinesis-local did not answer at %s within %s: %w", e.Endpoint, timeout, err)
 		case <-time.After(100 * time.Millisecond):
