@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,26 +40,6 @@ func dataset(now time.Time) []tweet.Document {
 	docs = append(docs, panelstest.Spread(g, 150, now.Add(-9*time.Minute), now.Add(-2*time.Minute))...)
 	docs = append(docs, panelstest.Spread(g, 50, now.Add(-50*time.Second), now.Add(-5*time.Second))...)
 	return docs
-}
-
-// flakyProxy forwards to the analytics server, or drops connections while down.
-type flakyProxy struct {
-	down  atomic.Bool
-	proxy *httputil.ReverseProxy
-}
-
-func (p *flakyProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if p.down.Load() {
-		if hj, ok := w.(http.Hijacker); ok {
-			if c, _, err := hj.Hijack(); err == nil {
-				_ = c.Close()
-				return
-			}
-		}
-		http.Error(w, "down", http.StatusBadGateway)
-		return
-	}
-	p.proxy.ServeHTTP(w, r)
 }
 
 func TestLiveDashboard(t *testing.T) {
@@ -262,7 +240,7 @@ func TestLiveDashboard(t *testing.T) {
 
 	t.Run("failing queries keep the old results", func(t *testing.T) {
 		target, _ := url.Parse(f.Endpoint)
-		fp := &flakyProxy{proxy: httputil.NewSingleHostReverseProxy(target)}
+		fp := panelstest.NewFlakyProxy(target)
 		ps := httptest.NewServer(fp)
 		defer ps.Close()
 		pipeline(t, c, ns, "flaky", ps.URL, "analytics-key", f.Collection, true)
@@ -272,7 +250,7 @@ func TestLiveDashboard(t *testing.T) {
 		good := waitDashboard(t, c, ns, "flaky", "a refresh", 30*time.Second, func(d *v1alpha1.LiveDashboard) bool {
 			return d.Status.LastRefreshTime != nil && isTrue(d, v1alpha1.ConditionQueriesHealthy)
 		})
-		fp.down.Store(true)
+		fp.SetDown(true)
 		bad := waitDashboard(t, c, ns, "flaky", "QueriesHealthy=False", 40*time.Second, func(d *v1alpha1.LiveDashboard) bool {
 			q := condition(d, v1alpha1.ConditionQueriesHealthy)
 			return q != nil && q.Status == "False"
@@ -287,7 +265,7 @@ func TestLiveDashboard(t *testing.T) {
 		if fmt.Sprint(bad.Status.TopHashtags) != fmt.Sprint(good.Status.TopHashtags) || !bad.Status.LastRefreshTime.Equal(good.Status.LastRefreshTime) {
 			t.Errorf("old results not kept: before %v at %v, after %v at %v", good.Status.TopHashtags, good.Status.LastRefreshTime, bad.Status.TopHashtags, bad.Status.LastRefreshTime)
 		}
-		fp.down.Store(false)
+		fp.SetDown(false)
 		waitDashboard(t, c, ns, "flaky", "recovery", 40*time.Second, func(d *v1alpha1.LiveDashboard) bool {
 			return isTrue(d, v1alpha1.ConditionQueriesHealthy) && d.Status.LastRefreshTime.After(good.Status.LastRefreshTime.Time)
 		})

@@ -37,6 +37,7 @@ import (
 	"github.com/streamdash/streamdash/controllers/twitterpipeline"
 	"github.com/streamdash/streamdash/internal/analytics"
 	"github.com/streamdash/streamdash/internal/rockset"
+	"github.com/streamdash/streamdash/test/apitest"
 	"github.com/streamdash/streamdash/test/kinesislocal"
 )
 
@@ -64,8 +65,8 @@ var (
 )
 
 func repoRoot() string {
-	wd, _ := os.Getwd()
-	return filepath.Join(wd, "..", "..")
+	root, _ := apitest.RepoRoot()
+	return root
 }
 
 // TestMain stops the servers that a test started; the table tests of the

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
@@ -307,30 +306,9 @@ func measure(t *testing.T, base string, clients int, counter *countingTransport)
 	return perInterval
 }
 
-// flakyProxy forwards to the analytics server, or drops every connection
-// while down: a server that vanishes mid-run.
-type flakyProxy struct {
-	down  atomic.Bool
-	proxy *httputil.ReverseProxy
-}
-
-func (p *flakyProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if p.down.Load() {
-		if hj, ok := w.(http.Hijacker); ok {
-			if c, _, err := hj.Hijack(); err == nil {
-				_ = c.Close()
-				return
-			}
-		}
-		http.Error(w, "down", http.StatusBadGateway)
-		return
-	}
-	p.proxy.ServeHTTP(w, r)
-}
-
 func testStale(t *testing.T, e *env) {
 	target, _ := url.Parse(e.f.Endpoint)
-	fp := &flakyProxy{proxy: httputil.NewSingleHostReverseProxy(target)}
+	fp := panelstest.NewFlakyProxy(target)
 	ps := httptest.NewServer(fp)
 	defer ps.Close()
 	client, err := rockset.NewClient(ps.URL, e.f.APIKey, &http.Client{Timeout: 5 * time.Second})
@@ -353,14 +331,14 @@ func testStale(t *testing.T, e *env) {
 		switch phase {
 		case 0:
 			if allFresh(s) {
-				fp.down.Store(true)
+				fp.SetDown(true)
 				phase = 1
 			}
 		case 1:
 			p := s.Panels["topHashtags"]
 			if p.Stale && p.Error != "" {
 				staleSeen = s
-				fp.down.Store(false)
+				fp.SetDown(false)
 				phase = 2
 			}
 		case 2:

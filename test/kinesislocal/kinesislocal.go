@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/streamdash/streamdash/test/apitest"
 )
 
 // Version is the kinesis-local npm version hack/kinesis-local.sh installs.
@@ -39,7 +41,7 @@ func Dir() (string, error) {
 	if d := os.Getenv("KINESIS_LOCAL_DIR"); d != "" {
 		return d, nil
 	}
-	root, err := repoRoot()
+	root, err := apitest.RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -188,21 +190,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -35,6 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/test/apitest"
 	"github.com/streamdash/streamdash/test/kinesislocal"
 	"github.com/streamdash/streamdash/test/localkubelet"
 )
@@ -169,7 +170,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 
 func (o *Options) defaults() error {
 	if o.RepoRoot == "" {
-		root, err := repoRoot()
+		root, err := apitest.RepoRoot()
 		if err != nil {
 			return err
 		}
@@ -477,21 +478,4 @@ func baseEnv() []string {
 		env = append(env, "HOME="+h)
 	}
 	return env
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

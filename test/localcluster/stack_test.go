@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/test/apitest"
 )
 
 // buildPrograms builds the four programs into a temporary bin directory.
@@ -35,7 +36,7 @@ func buildPrograms(t *testing.T, root string) string {
 // the analytics server survives a kill at the same address. Whether the
 // pipeline becomes Ready is the end-to-end suite's business.
 func TestStackRunsTheOperatorsPods(t *testing.T) {
-	root, err := repoRoot()
+	root, err := apitest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
