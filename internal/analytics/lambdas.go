@@ -2,12 +2,15 @@ package analytics
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"sort"
 
 	"github.com/rockset/rockset-go-client/openapi"
 
 	"github.com/streamdash/streamdash/internal/analytics/api"
 	"github.com/streamdash/streamdash/internal/analytics/meta"
+	"github.com/streamdash/streamdash/internal/analytics/rewrite"
 )
 
 const latestTag = "latest"
@@ -264,4 +267,120 @@ func (s *Server) ExecuteQueryLambda(ctx context.Context, ws, name, version, tag 
 		sql: v.SQL, params: toParams(params), rowLimit: req.DefaultRowLimit, timeoutMs: req.TimeoutMs,
 		lambda: ws + "." + name + ":" + v.Version,
 	})
+}
+
+func lambdaVersionView(l *meta.Lambda, v meta.LambdaVersion, colls []string) openapi.QueryLambdaVersion {
+	out := openapi.QueryLambdaVersion{
+		Name: ptr(l.Name), Workspace: ptr(l.Workspace), Version: ptr(v.Version), State: ptr("ACTIVE"),
+		CreatedAt: ptr(v.CreatedAt), CreatedBy: ptr(v.CreatedBy), Collections: colls,
+		Sql: &openapi.QueryLambdaSql{Query: v.SQL},
+	}
+	for _, p := range v.DefaultParams {
+		out.Sql.DefaultParameters = append(out.Sql.DefaultParameters, openapi.QueryParameter{Name: p.Name, Type: p.Type, Value: p.Value})
+	}
+	if v.Description != "" {
+		out.Description = ptr(v.Description)
+	}
+	return out
+}
+
+func (s *Server) versionCollections(ctx context.Context, sqlText string) []string {
+	if rq, err := s.rw.Rewrite(ctx, sqlText, s.resolve); err == nil {
+		return append([]string{}, rq.Collections...)
+	}
+	return nil
+}
+
+func newVersion(sqlText string, params []openapi.QueryParameter, desc string) meta.LambdaVersion {
+	h := sha256.Sum256([]byte(sqlText + "\x00" + now() + randomID()))
+	v := meta.LambdaVersion{Version: hex.EncodeToString(h[:8]), SQL: sqlText, Description: desc, CreatedAt: now(), CreatedBy: createdBy}
+	for _, p := range params {
+		v.DefaultParams = append(v.DefaultParams, meta.Param{Name: p.Name, Type: p.Type, Value: p.Value})
+	}
+	return v
+}
+
+func (s *Server) checkLambdaSQL(ctx context.Context, sqlText string, params []openapi.QueryParameter) error {
+	if _, err := s.rw.Rewrite(ctx, sqlText, s.resolve); err != nil {
+		return queryError(err)
+	}
+	for _, p := range params {
+		if _, err := rewrite.Bind(&rewrite.Query{Params: []string{p.Name}}, []rewrite.Param{{Name: p.Name, Type: p.Type, Value: p.Value}}); err != nil {
+			return api.Errorf(api.InvalidInput, "%v", err)
+		}
+	}
+	return nil
+}
+
+// CreateQueryLambda creates a lambda with its first version.
+func (s *Server) CreateQueryLambda(ctx context.Context, ws string, req openapi.CreateQueryLambdaRequest) (openapi.QueryLambdaVersion, error) {
+	if err := checkName("query lambda", req.Name); err != nil {
+		return openapi.QueryLambdaVersion{}, err
+	}
+	if err := s.checkLambdaSQL(ctx, req.Sql.Query, req.Sql.DefaultParameters); err != nil {
+		return openapi.QueryLambdaVersion{}, err
+	}
+	v := newVersion(req.Sql.Query, req.Sql.DefaultParameters, req.GetDescription())
+	var l meta.Lambda
+	err := s.meta.Update(func(st *meta.State) error {
+		if _, ok := st.Workspaces[ws]; !ok {
+			return api.Errorf(api.NotFound, "workspace %q not found", ws)
+		}
+		if _, ok := st.Lambdas[meta.Key(ws, req.Name)]; ok {
+			return api.Errorf(api.AlreadyExists, "query lambda %q already exists in workspace %q", req.Name, ws)
+		}
+		nl := &meta.Lambda{Workspace: ws, Name: req.Name, Versions: []meta.LambdaVersion{v}, Tags: map[string]string{}, LastUpdated: v.CreatedAt}
+		st.Lambdas[meta.Key(ws, req.Name)] = nl
+		l = *nl
+		return nil
+	})
+	if err != nil {
+		return openapi.QueryLambdaVersion{}, err
+	}
+	return lambdaVersionView(&l, v, s.versionCollections(ctx, v.SQL)), nil
+}
+
+// UpdateQueryLambda adds a version.
+func (s *Server) UpdateQueryLambda(ctx context.Context, ws, name string, req openapi.UpdateQueryLambdaRequest) (openapi.QueryLambdaVersion, error) {
+	if req.Sql == nil {
+		return openapi.QueryLambdaVersion{}, api.Errorf(api.InvalidInput, "sql is required")
+	}
+	if err := s.checkLambdaSQL(ctx, req.Sql.Query, req.Sql.DefaultParameters); err != nil {
+		return openapi.QueryLambdaVersion{}, err
+	}
+	v := newVersion(req.Sql.Query, req.Sql.DefaultParameters, req.GetDescription())
+	var l meta.Lambda
+	err := s.meta.Update(func(st *meta.State) error {
+		found, ok := st.Lambdas[meta.Key(ws, name)]
+		if !ok {
+			return api.Errorf(api.NotFound, "query lambda %q not found in workspace %q", name, ws)
+		}
+		found.Versions = append(found.Versions, v)
+		found.LastUpdated = v.CreatedAt
+		l = *found
+		return nil
+	})
+	if err != nil {
+		return openapi.QueryLambdaVersion{}, err
+	}
+	return lambdaVersionView(&l, v, s.versionCollections(ctx, v.SQL)), nil
+}
+
+func (s *Server) findLambda(ws, name string) (meta.Lambda, error) {
+	var l meta.Lambda
+	var err error
+	s.meta.View(func(st *meta.State) {
+		found, ok := st.Lambdas[meta.Key(ws, name)]
+		if !ok {
+			err = api.Errorf(api.NotFound, "query lambda %q not found in workspace %q", name, ws)
+			return
+		}
+		l = *found
+		l.Versions = append([]meta.LambdaVersion{}, found.Versions...)
+		l.Tags = map[string]string{}
+		for k, v := range found.Tags {
+			l.Tags[k] = v
+		}
+	})
+	return l, err
 }

@@ -1,0 +1,126 @@
+package analytics
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/rockset/rockset-go-client/openapi"
+	"github.com/streamdash/streamdash/internal/analytics/api"
+	"github.com/streamdash/streamdash/internal/analytics/meta"
+)
+
+func integrationView(i *meta.Integration, colls []openapi.Collection) openapi.Integration {
+	out := openapi.Integration{Name: i.Name, CreatedBy: i.CreatedBy, CreatedAt: ptr(i.CreatedAt), Collections: colls, Kinesis: &openapi.KinesisIntegration{}}
+	if i.Description != "" {
+		out.Description = ptr(i.Description)
+	}
+	if i.AccessKeyID != "" {
+		// The secret never leaves the server.
+		out.Kinesis.AwsAccessKey = &openapi.AwsAccessKey{AwsAccessKeyId: i.AccessKeyID}
+	}
+	if i.RoleARN != "" {
+		out.Kinesis.AwsRole = &openapi.AwsRole{AwsRoleArn: i.RoleARN}
+		if i.ExternalID != "" {
+			out.Kinesis.AwsRole.AwsExternalId = ptr(i.ExternalID)
+		}
+	}
+	return out
+}
+
+func (s *Server) integrationCollections(st *meta.State, name string) []openapi.Collection {
+	var out []openapi.Collection
+	for _, c := range st.Collections {
+		for _, src := range c.Sources {
+			if src.IntegrationName == name {
+				out = append(out, openapi.Collection{Name: ptr(c.Name), Workspace: ptr(c.Workspace)})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return *out[i].Workspace+*out[i].Name < *out[j].Workspace+*out[j].Name })
+	return out
+}
+
+// CreateIntegration creates a Kinesis integration.
+func (s *Server) CreateIntegration(ctx context.Context, req openapi.CreateIntegrationRequest) (openapi.Integration, error) {
+	if err := checkName("integration", req.Name); err != nil {
+		return openapi.Integration{}, err
+	}
+	k := req.Kinesis
+	if k == nil {
+		return openapi.Integration{}, api.Errorf(api.InvalidInput, "only Kinesis integrations are supported: give kinesis")
+	}
+	// Neither keys nor a role: the streams are read with the server's own
+	// AWS identity (IRSA, EKS Pod Identity, the environment), which is how a
+	// cluster-local server is usually granted access. Hosted Rockset had no
+	// identity of its own to lend, so it required one of the two.
+	i := &meta.Integration{Name: req.Name, Description: req.GetDescription(), CreatedAt: now(), CreatedBy: createdBy}
+	switch {
+	case k.AwsAccessKey != nil:
+		if k.AwsAccessKey.AwsAccessKeyId == "" || k.AwsAccessKey.AwsSecretAccessKey == "" {
+			return openapi.Integration{}, api.Errorf(api.InvalidInput, "aws_access_key needs aws_access_key_id and aws_secret_access_key")
+		}
+		i.AccessKeyID, i.SecretAccessKey = k.AwsAccessKey.AwsAccessKeyId, k.AwsAccessKey.AwsSecretAccessKey
+	case k.AwsRole != nil:
+		if !strings.HasPrefix(k.AwsRole.AwsRoleArn, "arn:") {
+			return openapi.Integration{}, api.Errorf(api.InvalidInput, "aws_role.aws_role_arn must be an ARN")
+		}
+		i.RoleARN, i.ExternalID = k.AwsRole.AwsRoleArn, k.AwsRole.GetAwsExternalId()
+	}
+	err := s.meta.Update(func(st *meta.State) error {
+		if _, ok := st.Integrations[req.Name]; ok {
+			return api.Errorf(api.AlreadyExists, "integration %q already exists", req.Name)
+		}
+		st.Integrations[req.Name] = i
+		return nil
+	})
+	if err != nil {
+		return openapi.Integration{}, err
+	}
+	return integrationView(i, nil), nil
+}
+
+// GetIntegration returns one integration.
+func (s *Server) GetIntegration(ctx context.Context, name string) (openapi.Integration, error) {
+	var out openapi.Integration
+	var err error
+	s.meta.View(func(st *meta.State) {
+		i, ok := st.Integrations[name]
+		if !ok {
+			err = api.Errorf(api.NotFound, "integration %q not found", name)
+			return
+		}
+		out = integrationView(i, s.integrationCollections(st, name))
+	})
+	return out, err
+}
+
+// ListIntegrations lists integrations by name.
+func (s *Server) ListIntegrations(ctx context.Context) ([]openapi.Integration, error) {
+	out := []openapi.Integration{}
+	s.meta.View(func(st *meta.State) {
+		for _, i := range st.Integrations {
+			out = append(out, integrationView(i, s.integrationCollections(st, i.Name)))
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// DeleteIntegration deletes an integration no collection uses.
+func (s *Server) DeleteIntegration(ctx context.Context, name string) (openapi.Integration, error) {
+	var out openapi.Integration
+	err := s.meta.Update(func(st *meta.State) error {
+		i, ok := st.Integrations[name]
+		if !ok {
+			return api.Errorf(api.NotFound, "integration %q not found", name)
+		}
+		if used := s.integrationCollections(st, name); len(used) > 0 {
+			return api.Errorf(api.DependentResources, "integration %q is used by collection %s.%s", name, *used[0].Workspace, *used[0].Name)
+		}
+		out = integrationView(i, nil)
+		delete(st.Integrations, name)
+		return nil
+	})
+	return out, err
+}
