@@ -37,19 +37,38 @@ func (s *Server) collectionView(ctx context.Context, c *meta.Collection) openapi
 		PurgedDocCount: ptr(st.Purged), TotalSize: ptr(st.Bytes), FillProgress: ptr(1.0),
 	}
 	for _, src := range c.Sources {
-		out.Sources = append(out.Sources, s.sourceView(c, src, st))
-		// READY once the source has read its stream at least once.
-		if r := s.reader(c.Table); r == nil || !r.Status().Reading {
-			out.Status = ptr("CREATED")
+		view := s.sourceView(c, src, st)
+		out.Sources = append(out.Sources, view)
+		if !sourceReady(s.reader(c.Table), view) {
+			out.Status = ptr(collectionNotReady)
 		}
 	}
 	return out
+}
+
+// collectionNotReady is the collection status while its source has not yet
+// read its stream or cannot advance (its state is then ERROR, with the reason
+// in the source's status.message). Rockset's collection statuses have no
+// error value, and CREATED is the one clients already wait on.
+const collectionNotReady = "CREATED"
+
+// sourceReady: a collection is READY once its source has read the stream and
+// while it keeps advancing; any failure to read or commit shows as ERROR and
+// clears by itself when the next round succeeds.
+func sourceReady(r *ingest.Reader, view openapi.Source) bool {
+	if r == nil || !r.Status().Reading {
+		return false
+	}
+	return view.Status.GetState() != ingest.StateError
 }
 
 func (s *Server) sourceView(c *meta.Collection, src meta.Source, st store.Stats) openapi.Source {
 	status := ingest.Status{State: ingest.StateInitializing}
 	if r := s.reader(c.Table); r != nil {
 		status = r.Status()
+	} else if st.LastError != "" {
+		// The reader could not even start (no Kinesis client).
+		status = ingest.Status{State: ingest.StateError}
 	}
 	var msgs []string
 	if status.Message != "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamdash/streamdash/internal/analytics/store"
@@ -227,7 +228,7 @@ func (r *Reader) run(ctx context.Context) {
 }
 
 func (r *Reader) fail(ctx context.Context, what string, err error, backoff *time.Duration) {
-	msg := fmt.Sprintf("%s: %v", what, err)
+	msg := what + ": " + reason(err)
 	r.spec.Log.Warn("ingest", "collection", r.spec.Name, "error", msg)
 	r.setStatus(func(s *Status) {
 		s.State = StateError
@@ -401,4 +402,15 @@ func (r *Reader) iterator(ctx context.Context, s *shard) (string, error) {
 		return "", err
 	}
 	return aws.ToString(out.ShardIterator), nil
+}
+
+// reason is an error as a status message: an AWS API error by its code and
+// message only, without the request ID and HTTP details that change on every
+// attempt, so a status that keeps failing the same way reads the same.
+func reason(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode() + ": " + ae.ErrorMessage()
+	}
+	return err.Error()
 }
