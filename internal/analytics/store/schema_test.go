@@ -182,6 +182,11 @@ func TestDatabaseIsLockedDown(t *testing.T) {
 		`SET enable_external_access = true`,
 		`SET lock_configuration = false`,
 		`ATTACH '` + t.TempDir() + `/x.duckdb' AS x`,
+		// Queries run in a read-only transaction.
+		`CREATE TABLE ro_x AS SELECT 1`,
+		`DELETE FROM _sd_stats`,
+		`UPDATE _sd_collections SET schema = '{}'`,
+		`INSERT INTO _sd_checkpoints VALUES ('t', 's', '1', false)`,
 	} {
 		if _, err := s.Query(ctx, q, nil, 0); err == nil {
 			t.Errorf("%s: allowed", q)

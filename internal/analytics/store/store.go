@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/big"
@@ -134,9 +135,20 @@ type Result struct {
 var ErrTimeout = errors.New("query timed out")
 
 // Query runs a read query with named arguments and returns at most limit rows.
-// The context bounds it; DuckDB is interrupted when the context ends.
+// The context bounds it; DuckDB is interrupted when the context ends. It runs
+// in a read-only transaction: should anything that writes ever get past the
+// rewriter, DuckDB itself refuses it.
 func (s *Store) Query(ctx context.Context, query string, args []any, limit int) (*Result, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, queryErr(ctx, err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN TRANSACTION READ ONLY`); err != nil {
+		return nil, queryErr(ctx, err)
+	}
+	defer endReadOnly(conn)
+	rows, err := conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, queryErr(ctx, err)
 	}
@@ -171,6 +183,14 @@ func (s *Store) Query(ctx context.Context, query string, args []any, limit int) 
 		return nil, queryErr(ctx, err)
 	}
 	return res, nil
+}
+
+// endReadOnly rolls the query's transaction back; a connection that cannot
+// is dropped from the pool rather than handed to the next query mid-transaction.
+func endReadOnly(conn *sql.Conn) {
+	if _, err := conn.ExecContext(context.Background(), `ROLLBACK`); err != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
 }
 
 func queryErr(ctx context.Context, err error) error {
