@@ -77,7 +77,11 @@ func (s *Server) sourceView(c *meta.Collection, src meta.Source, st store.Stats)
 		msgs = append(msgs, st.LastError)
 	}
 	if st.Malformed > 0 {
-		msgs = append(msgs, fmt.Sprintf("%d malformed records skipped", st.Malformed))
+		m := fmt.Sprintf("%d malformed records skipped", st.Malformed)
+		if st.LastMalformed != "" {
+			m += " (latest: " + st.LastMalformed + ")"
+		}
+		msgs = append(msgs, m)
 	}
 	out := openapi.Source{
 		Id:              ptr(src.ID),

@@ -151,7 +151,14 @@ func (s *Server) restore() error {
 	for _, c := range colls {
 		known[c.Table] = true
 		if err := s.openCollection(ctx, &c); err != nil {
-			return fmt.Errorf("collection %s.%s: %w", c.Workspace, c.Name, err)
+			var bad *badTransform
+			if !errors.As(err, &bad) {
+				return fmt.Errorf("collection %s.%s: %w", c.Workspace, c.Name, err)
+			}
+			// A stored transformation that today's checks refuse must not
+			// keep the server down; its collection waits, in ERROR, for an
+			// update, and every other collection runs.
+			s.log.Warn("ingest transformation refused", "collection", c.Workspace+"."+c.Name, "error", bad.err)
 		}
 	}
 	tables, err := s.store.Tables(ctx)
@@ -176,12 +183,18 @@ func (s *Server) openCollection(ctx context.Context, c *meta.Collection) error {
 	tx := ""
 	if c.Transform != "" {
 		if tx, err = s.rw.Transformation(ctx, c.Transform); err != nil {
-			return err
+			sc.Refuse(eventTimeOf(c), fmt.Errorf("refused: %v; update the collection's field_mapping_query", err))
+			return &badTransform{err: err}
 		}
 	}
 	sc.Configure(eventTimeOf(c), tx)
 	return nil
 }
+
+// badTransform is a stored ingest transformation that no longer passes the checks.
+type badTransform struct{ err error }
+
+func (b *badTransform) Error() string { return "ingest transformation: " + b.err.Error() }
 
 func eventTimeOf(c *meta.Collection) store.EventTime {
 	if c.EventTime == nil {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -59,6 +60,7 @@ type Stats struct {
 	LastUpdatedMs int64
 	Purged        int64
 	LastError     string
+	LastMalformed string // why the latest skipped record was skipped, since the process started
 }
 
 // Collection is one collection's table. Writers (ingest batches, purges) are
@@ -76,6 +78,9 @@ type Collection struct {
 	shapes      map[uint64]bool // document shapes already merged into schema
 	inputSchema map[string]any  // what the transformation's _input has seen
 	inputShapes map[uint64]bool
+
+	transformErr  error                  // the stored transformation cannot run: refuse batches
+	lastMalformed atomic.Pointer[string] // why the latest skipped record was skipped
 }
 
 // Collection returns the collection stored in table, creating it when absent.
@@ -170,6 +175,18 @@ func (c *Collection) Configure(et EventTime, transform string) {
 	defer c.mu.Unlock()
 	c.eventTime = et
 	c.transform = transform
+	c.transformErr = nil
+}
+
+// Refuse makes every batch fail with err until the next Configure: the
+// collection has a transformation that cannot run (it no longer passes the
+// checks), and storing documents untransformed would be wrong.
+func (c *Collection) Refuse(et EventTime, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.eventTime = et
+	c.transform = ""
+	c.transformErr = err
 }
 
 func (c *Collection) closeConn() {
@@ -187,7 +204,7 @@ func (c *Collection) ingestConn(ctx context.Context) (*sql.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS _sd_stage (ord INTEGER, raw VARCHAR, id VARCHAR, evt TIMESTAMP, arrival TIMESTAMP)`); err != nil {
+	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS _sd_stage (ord INTEGER, raw VARCHAR, id VARCHAR, evt TIMESTAMP, arrival TIMESTAMP, extra VARCHAR)`); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -230,17 +247,27 @@ func (c *Collection) Stats(ctx context.Context) (Stats, error) {
 		return st, err
 	}
 	err = c.s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+quoteIdent(c.Table)).Scan(&st.DocCount)
+	if r := c.lastMalformed.Load(); r != nil {
+		st.LastMalformed = *r
+	}
 	return st, err
 }
 
 // staged is a document ready for the staging table.
 type staged struct {
-	raw     []byte
-	id      string
-	given   bool      // _id came from the document, so it may replace a stored one
-	evt     time.Time // zero: not found in Go, let SQL decide
-	arrival time.Time
+	raw      []byte
+	id       string
+	given    bool      // _id came from the document, so it may replace a stored one
+	evt      time.Time // zero: not found in Go, let SQL decide
+	arrival  time.Time
+	top      []field // top-level fields, for the overflow column
+	overflow []byte  // JSON object of the fields without a column; nil when none
 }
+
+// Reasons a record is skipped, as counted and shown in the source status.
+const (
+	reasonNotObject = "not a JSON object"
+)
 
 // prepare validates records, learns new shapes, and works out each
 // document's _id and _event_time. Malformed records are counted, not staged.
@@ -257,28 +284,26 @@ func (c *Collection) prepare(recs []Record, shapes map[uint64]bool) (docs []stag
 	for _, r := range recs {
 		if !json.Valid(r.Data) {
 			malformed++
+			c.noteMalformed(reasonNotObject)
 			continue
 		}
-		fp, vals, err := scanShape(r.Data, want)
+		fp, vals, top, err := scanShape(r.Data, want)
 		if err != nil {
 			malformed++
+			c.noteMalformed(reasonNotObject)
 			continue
 		}
 		if !c.shapes[fp] && !shapes[fp] {
 			st, err := docStructure(r.Data)
 			if err != nil {
 				malformed++
+				c.noteMalformed(reasonNotObject)
 				continue
 			}
-			for k := range st {
-				if reservedColumns[strings.ToLower(k)] {
-					delete(st, k)
-				}
-			}
-			schema = mergeSchema(schema, st).(map[string]any)
+			schema = mergeTop(schema, st, c.s.opts.MaxColumns)
 			shapes[fp] = true
 		}
-		d := staged{raw: r.Data, id: r.RID, arrival: r.Arrival}
+		d := staged{raw: r.Data, id: r.RID, arrival: r.Arrival, top: top}
 		if v := vals[0]; v != nil && string(v) != "null" {
 			d.id = scalarText(v)
 			d.given = true
@@ -296,7 +321,44 @@ func (c *Collection) prepare(recs []Record, shapes map[uint64]bool) (docs []stag
 		byID[d.id] = len(docs)
 		docs = append(docs, d)
 	}
+	// Only now is the batch's schema known: every field without a column
+	// goes to the document's overflow object, as written.
+	need := false
+	for i := range docs {
+		docs[i].overflow = overflowOf(schema, docs[i].top)
+		docs[i].top = nil
+		need = need || docs[i].overflow != nil
+	}
+	if _, ok := schema[OverflowColumn]; need && !ok {
+		schema = cloneOnce(nil, schema)
+		schema[OverflowColumn] = tJSON
+	}
 	return docs, schema, malformed
+}
+
+// overflowOf is the JSON object of the fields that have no column in schema,
+// nil when every field has one.
+func overflowOf(schema map[string]any, top []field) []byte {
+	var b []byte
+	for _, f := range top {
+		name := f.name()
+		if name == "_id" || name == "_event_time" || columnOf(schema, name) {
+			continue
+		}
+		if b == nil {
+			b = append(b, '{')
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, f.key...)
+		b = append(b, '"', ':')
+		b = append(b, f.val...)
+	}
+	if b == nil {
+		return nil
+	}
+	return append(b, '}')
 }
 
 // scalarText is a raw JSON value as _id text: a string's contents, anything
@@ -338,15 +400,127 @@ func parseEventTime(raw []byte, format string) time.Time {
 // Write ingests a batch: malformed records are counted and skipped, the rest
 // are transformed, typed, upserted by _id, and committed in one transaction
 // with the batch's checkpoints and counters.
+//
+// A batch DuckDB refuses because of what a record holds (a value it cannot
+// convert, a string it cannot parse) is split in halves until the records it
+// refuses are alone; each is counted as malformed with DuckDB's reason and
+// skipped, the rest are stored, and the checkpoints move. Ingest never retries
+// one batch forever. A failure that is not about the data (I/O, memory, a
+// closed connection, the deadline) is returned, and the whole batch is read
+// again later.
 func (c *Collection) Write(ctx context.Context, b Batch) (WriteResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.transformErr != nil {
+		return WriteResult{}, fmt.Errorf("ingest transformation: %w", c.transformErr)
+	}
+	res, err := c.write(ctx, b.Records, b.Checkpoints, true, false)
+	if err == nil || ctx.Err() != nil || !RecordFault(err) {
+		return res, err
+	}
+	res = WriteResult{}
+	if err := c.isolate(ctx, b.Records, &res); err != nil {
+		return res, err
+	}
+	// Checkpoints and counters for the whole batch, now that every piece is in.
+	if _, err := c.writeAccount(ctx, b, res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// isolate writes recs in pieces, halving any piece DuckDB refuses, and counts
+// a single refused record as malformed. Pieces upsert every _id, so a piece
+// written twice (a crash before the checkpoints commit) is stored once.
+func (c *Collection) isolate(ctx context.Context, recs []Record, res *WriteResult) error {
+	r, err := c.write(ctx, recs, nil, false, true)
+	if err == nil {
+		res.Inserted += r.Inserted
+		res.Malformed += r.Malformed
+		res.Bytes += r.Bytes
+		return nil
+	}
+	if ctx.Err() != nil || !RecordFault(err) {
+		return err
+	}
+	if len(recs) == 1 {
+		res.Malformed++
+		c.noteMalformed(faultReason(err))
+		return nil
+	}
+	mid := len(recs) / 2
+	if err := c.isolate(ctx, recs[:mid], res); err != nil {
+		return err
+	}
+	return c.isolate(ctx, recs[mid:], res)
+}
+
+// writeAccount commits a batch's checkpoints and counters after isolate.
+func (c *Collection) writeAccount(ctx context.Context, b Batch, res WriteResult) (WriteResult, error) {
+	tx, err := c.s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return res, err
+	}
+	defer tx.Rollback()
+	if err := writeCheckpoints(ctx, tx, c.Table, b.Checkpoints); err != nil {
+		return res, err
+	}
+	if err := addStats(ctx, tx, c.Table, int64(len(b.Records)), res); err != nil {
+		return res, err
+	}
+	return res, tx.Commit()
+}
+
+func addStats(ctx context.Context, tx *sql.Tx, table string, processed int64, res WriteResult) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE _sd_stats SET processed = processed + $1, malformed = malformed + $2, bytes = bytes + $3, last_updated_ms = $4 WHERE tbl = $5`,
+		processed, int64(res.Malformed), res.Bytes, time.Now().UnixMilli(), table); err != nil {
+		return fmt.Errorf("stats: %w", err)
+	}
+	return nil
+}
+
+// RecordFault reports whether DuckDB refused a write because of the data in
+// it (conversion, parsing, binding of a value), as opposed to a failure of
+// the database itself. Only these are worth splitting a batch over.
+func RecordFault(err error) bool {
+	msg := err.Error()
+	for _, kind := range []string{"Conversion Error", "Invalid Input Error", "Binder Error", "Parser Error", "Catalog Error",
+		"Constraint Error", "Not implemented Error", "Out of Range Error", "Mismatch Type Error", "Invalid type Error", "Type Error"} {
+		if strings.Contains(msg, kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// faultReason is DuckDB's refusal without the document text it quotes.
+func faultReason(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "Input:"); i >= 0 {
+		msg = msg[:i]
+	}
+	msg = strings.TrimSpace(msg)
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	return msg
+}
+
+// noteMalformed remembers why the latest record was skipped.
+func (c *Collection) noteMalformed(reason string) {
+	c.lastMalformed.Store(&reason)
+}
+
+// write stages, evolves and commits one piece of a batch. account adds the
+// piece's counters; upsertAll deletes every staged _id first, not only the
+// ones documents brought.
+func (c *Collection) write(ctx context.Context, recs []Record, cps []Checkpoint, account, upsertAll bool) (WriteResult, error) {
 	var res WriteResult
 	conn, err := c.ingestConn(ctx)
 	if err != nil {
 		return res, err
 	}
-	recs := b.Records
+	processed := int64(len(recs))
 	if c.transform != "" && len(recs) > 0 {
 		var rejected int
 		recs, rejected, err = c.applyTransform(ctx, conn, recs)
@@ -378,7 +552,7 @@ func (c *Collection) Write(ctx context.Context, b Batch) (WriteResult, error) {
 		// the documents, so it cannot be stored already: only documents that
 		// bring their own _id can replace one, and only then is the table
 		// searched.
-		if anyGiven(docs) {
+		if upsertAll || anyGiven(docs) {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM `+quoteIdent(c.Table)+` WHERE _id IN (SELECT id FROM _sd_stage)`); err != nil {
 				return res, fmt.Errorf("upsert delete: %w", err)
 			}
@@ -390,12 +564,13 @@ func (c *Collection) Write(ctx context.Context, b Batch) (WriteResult, error) {
 		ins, _ := r.RowsAffected()
 		res.Inserted = int(ins)
 	}
-	if err := writeCheckpoints(ctx, tx, c.Table, b.Checkpoints); err != nil {
+	if err := writeCheckpoints(ctx, tx, c.Table, cps); err != nil {
 		return res, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE _sd_stats SET processed = processed + $1, malformed = malformed + $2, bytes = bytes + $3, last_updated_ms = $4 WHERE tbl = $5`,
-		int64(len(b.Records)), int64(res.Malformed), res.Bytes, time.Now().UnixMilli(), c.Table); err != nil {
-		return res, fmt.Errorf("stats: %w", err)
+	if account {
+		if err := addStats(ctx, tx, c.Table, processed, res); err != nil {
+			return res, err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("commit batch: %w", err)
@@ -439,7 +614,11 @@ func (c *Collection) stage(ctx context.Context, conn *sql.Conn, docs []staged) e
 			if !d.evt.IsZero() {
 				evt = d.evt
 			}
-			if err := a.AppendRow(int32(i), string(d.raw), d.id, evt, d.arrival.UTC()); err != nil {
+			var extra driver.Value
+			if d.overflow != nil {
+				extra = string(d.overflow)
+			}
+			if err := a.AppendRow(int32(i), string(d.raw), d.id, evt, d.arrival.UTC(), extra); err != nil {
 				a.Close()
 				return fmt.Errorf("stage append: %w", err)
 			}
@@ -459,7 +638,7 @@ func (c *Collection) applyTransform(ctx context.Context, conn *sql.Conn, recs []
 			rejected++
 			continue
 		}
-		fp, _, err := scanShape(r.Data, nil)
+		fp, _, _, err := scanShape(r.Data, nil)
 		if err != nil {
 			rejected++
 			continue
@@ -470,7 +649,7 @@ func (c *Collection) applyTransform(ctx context.Context, conn *sql.Conn, recs []
 				rejected++
 				continue
 			}
-			c.inputSchema = mergeSchema(c.inputSchema, st).(map[string]any)
+			c.inputSchema = mergeTop(c.inputSchema, st, c.s.opts.MaxColumns)
 			c.inputShapes[fp] = true
 		}
 		input = append(input, staged{raw: r.Data, id: r.RID, arrival: r.Arrival})
@@ -483,6 +662,9 @@ func (c *Collection) applyTransform(ctx context.Context, conn *sql.Conn, recs []
 	}
 	out, err := c.transformStaged(ctx, conn)
 	if err != nil {
+		if ctx.Err() != nil || !RecordFault(err) {
+			return nil, 0, err
+		}
 		out = nil
 		for _, d := range input {
 			if err := c.stage(ctx, conn, []staged{d}); err != nil {
@@ -490,7 +672,11 @@ func (c *Collection) applyTransform(ctx context.Context, conn *sql.Conn, recs []
 			}
 			one, err := c.transformStaged(ctx, conn)
 			if err != nil {
+				if ctx.Err() != nil || !RecordFault(err) {
+					return nil, 0, err
+				}
 				rejected++
+				c.noteMalformed("ingest transformation: " + faultReason(err))
 				continue
 			}
 			for i := range one {
@@ -508,7 +694,21 @@ func (c *Collection) applyTransform(ctx context.Context, conn *sql.Conn, recs []
 	return out, rejected, nil
 }
 
+// transformStaged runs the transformation over the staged records within the
+// store's transformation deadline, so a slow one stops with a reason (the
+// source shows it as ERROR) instead of holding ingest without a word.
 func (c *Collection) transformStaged(ctx context.Context, conn *sql.Conn) ([]Record, error) {
+	d := c.s.opts.TransformTimeout
+	tctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	out, err := c.transformStagedCtx(tctx, conn)
+	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
+		return nil, fmt.Errorf("the ingest transformation took longer than its deadline of %s", d)
+	}
+	return out, err
+}
+
+func (c *Collection) transformStagedCtx(ctx context.Context, conn *sql.Conn) ([]Record, error) {
 	s := c.inputSchema
 	if len(s) == 0 {
 		s = map[string]any{"_": tNull}
@@ -609,16 +809,29 @@ func (c *Collection) evolve(ctx context.Context, tx *sql.Tx, next map[string]any
 }
 
 func (c *Collection) insertSQL(schema map[string]any) string {
+	typed := make(map[string]any, len(schema))
+	for k, v := range schema {
+		if k != OverflowColumn {
+			typed[k] = v
+		}
+	}
+	_, overflow := schema[OverflowColumn]
 	var sb strings.Builder
 	fmt.Fprintf(&sb, `INSERT INTO %s BY NAME SELECT _id, _event_time`, quoteIdent(c.Table))
-	if len(schema) > 0 {
+	if len(typed) > 0 {
 		sb.WriteString(`, unnest(d)`)
+	}
+	if overflow {
+		sb.WriteString(`, ` + OverflowColumn)
 	}
 	sb.WriteString(` FROM (SELECT id AS _id, `)
 	sb.WriteString(eventTimeExpr(c.eventTime))
 	sb.WriteString(` AS _event_time`)
-	if len(schema) > 0 {
-		fmt.Fprintf(&sb, `, json_transform(raw, %s) AS d`, quoteLiteral(specJSON(schema)))
+	if len(typed) > 0 {
+		fmt.Fprintf(&sb, `, json_transform(raw, %s) AS d`, quoteLiteral(specJSON(typed)))
+	}
+	if overflow {
+		sb.WriteString(`, extra::JSON AS ` + OverflowColumn)
 	}
 	sb.WriteString(` FROM _sd_stage)`)
 	return sb.String()

@@ -35,25 +35,44 @@ type shapeScanner struct {
 	i    int
 	want []string
 	got  [][]byte // raw top-level values of want, nil when absent
+	top  []field  // every top-level field
 }
 
-// scanShape returns the shape fingerprint of a JSON object and the raw
-// top-level values of the keys in want.
-func scanShape(b []byte, want []string) (uint64, [][]byte, error) {
+// field is a top-level field as written: its key's raw contents (escapes
+// untouched) and its raw value.
+type field struct {
+	key, val []byte
+}
+
+// name is the field's key decoded.
+func (f field) name() string {
+	if bytes.IndexByte(f.key, '\\') < 0 {
+		return string(f.key)
+	}
+	var s string
+	if err := json.Unmarshal(append(append([]byte{'"'}, f.key...), '"'), &s); err != nil {
+		return string(f.key)
+	}
+	return s
+}
+
+// scanShape returns the shape fingerprint of a JSON object, the raw
+// top-level values of the keys in want, and its top-level fields.
+func scanShape(b []byte, want []string) (uint64, [][]byte, []field, error) {
 	s := shapeScanner{b: b, want: want, got: make([][]byte, len(want))}
 	s.ws()
 	if s.i >= len(s.b) || s.b[s.i] != '{' {
-		return 0, nil, errSyntax
+		return 0, nil, nil, errSyntax
 	}
 	h, err := s.value(0)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	s.ws()
 	if s.i != len(s.b) {
-		return 0, nil, errSyntax
+		return 0, nil, nil, errSyntax
 	}
-	return h, s.got, nil
+	return h, s.got, s.top, nil
 }
 
 func (s *shapeScanner) ws() {
@@ -173,6 +192,7 @@ func (s *shapeScanner) object(depth int) (uint64, error) {
 			return 0, err
 		}
 		if depth == 0 {
+			s.top = append(s.top, field{key: key, val: s.b[vstart:s.i]})
 			for k, w := range s.want {
 				if string(key) == w {
 					s.got[k] = s.b[vstart:s.i]
@@ -231,7 +251,8 @@ func (s *shapeScanner) array(depth int) (uint64, error) {
 	}
 }
 
-// docStructure decodes a document into the json_structure-shaped schema node.
+// docStructure decodes a document into the json_structure-shaped schema node
+// of its top level (merged into columns by mergeTop).
 func docStructure(b []byte) (map[string]any, error) {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
@@ -239,11 +260,14 @@ func docStructure(b []byte) (map[string]any, error) {
 	if err := d.Decode(&v); err != nil {
 		return nil, err
 	}
-	out, _ := structureOf(v).(map[string]any)
+	out := make(map[string]any, len(v))
+	for k, e := range v {
+		out[k] = structureOf(e, 1)
+	}
 	return out, nil
 }
 
-func structureOf(v any) any {
+func structureOf(v any, depth int) any {
 	switch x := v.(type) {
 	case nil:
 		return tNull
@@ -261,15 +285,24 @@ func structureOf(v any) any {
 		}
 		return "BIGINT"
 	case map[string]any:
+		if depth > maxStructDepth || len(x) > maxStructFields {
+			return tJSON
+		}
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = structureOf(e)
+			out[k] = structureOf(e, depth+1)
+		}
+		if !nameableObject(out) {
+			return tJSON
 		}
 		return out
 	case []any:
+		if depth > maxStructDepth {
+			return tJSON
+		}
 		var elem any = tNull
 		for _, e := range x {
-			elem = mergeSchema(elem, structureOf(e))
+			elem = mergeSchema(elem, structureOf(e, depth+1))
 		}
 		return []any{elem}
 	}

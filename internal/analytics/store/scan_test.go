@@ -24,11 +24,11 @@ func TestScanShape(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fa, _, err := scanShape([]byte(tc.a), nil)
+			fa, _, _, err := scanShape([]byte(tc.a), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			fb, _, err := scanShape([]byte(tc.b), nil)
+			fb, _, _, err := scanShape([]byte(tc.b), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -37,7 +37,7 @@ func TestScanShape(t *testing.T) {
 			}
 		})
 	}
-	_, vals, err := scanShape([]byte(`{"x":{"_id":"inner"},"_id":"outer","timestamp_ms":"1700000000000"}`), []string{"_id", "timestamp_ms", "missing"})
+	_, vals, _, err := scanShape([]byte(`{"x":{"_id":"inner"},"_id":"outer","timestamp_ms":"1700000000000"}`), []string{"_id", "timestamp_ms", "missing"})
 	if err != nil || string(vals[0]) != `"outer"` || string(vals[1]) != `"1700000000000"` || vals[2] != nil {
 		t.Fatalf("values = %q, %v", vals, err)
 	}
@@ -50,7 +50,7 @@ func FuzzScanShape(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _, err := scanShape(b, []string{"a"})
+		_, _, _, err := scanShape(b, []string{"a"})
 		isObject := json.Valid(b) && bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("{"))
 		if isObject && err != nil {
 			t.Fatalf("valid object %q refused: %v", b, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // A schema node uses the shape of DuckDB's json_structure output, so the
@@ -47,22 +48,17 @@ func mergeSchema(a, b any) any {
 			out[k] = v
 		}
 		for k, v := range bv {
-			key := k
-			// DuckDB names are case-insensitive: fold a differently cased key
-			// into the one already known rather than make an invalid STRUCT.
-			if _, ok := out[k]; !ok {
-				for ek := range out {
-					if strings.EqualFold(ek, k) {
-						key = ek
-						break
-					}
-				}
+			if old, ok := out[k]; ok {
+				out[k] = mergeSchema(old, v)
+				continue
 			}
-			if old, ok := out[key]; ok {
-				out[key] = mergeSchema(old, v)
-			} else {
-				out[key] = v
-			}
+			out[k] = v
+		}
+		// Keys that DuckDB cannot hold side by side in one STRUCT (case
+		// variants across documents, too many) leave the object as JSON,
+		// which keeps every key and value.
+		if !nameableObject(out) {
+			return tJSON
 		}
 		return out
 	case []any:
@@ -182,5 +178,145 @@ func quoteLiteral(s string) string {
 	return `'` + strings.ReplaceAll(s, `'`, `''`) + `'`
 }
 
+// The mapping from JSON keys to DuckDB columns, and its limits. DuckDB names
+// are case-insensitive, cannot be empty or hold a NUL, and a STRUCT of
+// thousands of fields or hundreds of levels costs every query; JSON keys can
+// be anything. So:
+//   - a top-level field becomes a column when its key is nameable (1 to
+//     maxKeyBytes bytes, no control characters), no column already has the
+//     same name in another case, and the collection has fewer than
+//     MaxColumns columns (Options.MaxColumns); the first spelling to arrive
+//     names the column (within one document, the one that sorts first);
+//   - every other top-level field of a document is kept, key and value as
+//     written, in the document's OverflowColumn, a JSON object that queries
+//     read like any JSON value (_overflow->>'$."weird key"');
+//   - a nested object whose keys are not all nameable, or that would hold
+//     case variants of one key, more than maxStructFields fields, or lie
+//     deeper than maxStructDepth, is stored as JSON rather than a STRUCT;
+//   - _id and _event_time are the server's; other spellings of them (_ID)
+//     go to the overflow column like any other clash.
+const (
+	// MaxColumns is the default cap on the columns a collection's fields get
+	// (besides _id, _event_time and _overflow).
+	MaxColumns = 1000
+	// OverflowColumn holds a document's fields that have no column.
+	OverflowColumn = "_overflow"
+
+	maxKeyBytes     = 255
+	maxStructFields = 1000
+	maxStructDepth  = 32
+)
+
 // reservedColumns are set by the server, never taken from the document body.
-var reservedColumns = map[string]bool{"_id": true, "_event_time": true}
+var reservedColumns = map[string]bool{"_id": true, "_event_time": true, OverflowColumn: true}
+
+// nameable reports whether a key can be a DuckDB column or STRUCT field name.
+func nameable(k string) bool {
+	if k == "" || len(k) > maxKeyBytes || !utf8.ValidString(k) {
+		return false
+	}
+	for _, r := range k {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// nameableObject reports whether an object's keys can be one STRUCT's fields.
+func nameableObject(m map[string]any) bool {
+	if len(m) > maxStructFields {
+		return false
+	}
+	seen := make(map[string]bool, len(m))
+	for k := range m {
+		if !nameable(k) {
+			return false
+		}
+		lk := strings.ToLower(k)
+		if seen[lk] {
+			return false
+		}
+		seen[lk] = true
+	}
+	return true
+}
+
+// mergeTop merges a document's top-level structure into a collection's
+// columns: a field joins as a column only under the rules above; the rest is
+// left to the overflow column. Keys are taken in sorted order, so which
+// fields get the last free columns does not depend on map order.
+func mergeTop(schema, doc map[string]any, maxColumns int) map[string]any {
+	var out map[string]any
+	for _, k := range sortedKeys(doc) {
+		v := doc[k]
+		if reservedFold(k) {
+			continue
+		}
+		if old, ok := schema[k]; ok {
+			if m := mergeSchema(old, v); !sameNode(m, old) {
+				out = cloneOnce(out, schema)
+				out[k] = m
+			}
+			continue
+		}
+		if !nameable(k) || hasFold(schema, k) || hasFold(out, k) {
+			continue
+		}
+		cur := schema
+		if out != nil {
+			cur = out
+		}
+		typed := len(cur)
+		if _, ok := cur[OverflowColumn]; ok {
+			typed--
+		}
+		if typed >= maxColumns {
+			continue
+		}
+		out = cloneOnce(out, schema)
+		out[k] = v
+	}
+	if out == nil {
+		return schema
+	}
+	return out
+}
+
+func cloneOnce(out, schema map[string]any) map[string]any {
+	if out != nil {
+		return out
+	}
+	out = make(map[string]any, len(schema)+1)
+	for k, v := range schema {
+		out[k] = v
+	}
+	return out
+}
+
+func sameNode(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+func reservedFold(k string) bool { return reservedColumns[strings.ToLower(k)] }
+
+func hasFold(m map[string]any, k string) bool {
+	for ek := range m {
+		if strings.EqualFold(ek, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// columnOf reports whether a document's top-level key is stored in a column
+// of schema (else it goes to the overflow column).
+func columnOf(schema map[string]any, k string) bool {
+	if k == OverflowColumn {
+		return false
+	}
+	_, ok := schema[k]
+	return ok
+}

@@ -9,6 +9,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"strings"
 	"sync"
@@ -18,9 +19,30 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
+// Options bound what the database may use. Zero values take the defaults
+// noted on each field.
+type Options struct {
+	// MemoryLimit is DuckDB's memory_limit in bytes; a query that needs more
+	// fails alone ("Out of Memory Error") instead of the process being killed.
+	// 0 leaves DuckDB's default (80% of the machine's memory).
+	MemoryLimit int64
+	// Threads is DuckDB's worker threads; 0 leaves DuckDB's default (every core).
+	Threads int
+	// TempDir is where DuckDB spills what does not fit in memory, and
+	// MaxTempBytes caps it; "" keeps DuckDB's default (next to the database).
+	TempDir      string
+	MaxTempBytes int64
+	// TransformTimeout bounds one run of an ingest transformation (10s).
+	TransformTimeout time.Duration
+	// MaxColumns caps a collection's columns (MaxColumns); fields beyond it
+	// are kept in the overflow column.
+	MaxColumns int
+}
+
 // Store is one DuckDB database holding every collection.
 type Store struct {
-	db *sql.DB
+	db   *sql.DB
+	opts Options
 
 	// gen counts changes to any collection's set of columns; cached query
 	// rewrites that depend on columns are dropped when it moves.
@@ -33,7 +55,16 @@ type Store struct {
 // Open opens (or creates) the database at path; "" is an in-memory database.
 // The database is then locked down: no file or network access from SQL, and
 // no way to change that from a query.
-func Open(path string) (*Store, error) {
+func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
+
+// OpenWith is Open with resource bounds.
+func OpenWith(path string, opts Options) (*Store, error) {
+	if opts.TransformTimeout <= 0 {
+		opts.TransformTimeout = 10 * time.Second
+	}
+	if opts.MaxColumns <= 0 {
+		opts.MaxColumns = MaxColumns
+	}
 	dsn := path
 	if path == "" {
 		dsn = ":memory:"
@@ -43,7 +74,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open duckdb %s: %w", path, err)
 	}
 	db := sql.OpenDB(connector)
-	s := &Store{db: db, colls: map[string]*Collection{}}
+	s := &Store{db: db, opts: opts, colls: map[string]*Collection{}}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -74,11 +105,38 @@ func (s *Store) init() error {
 		if _, err := s.db.ExecContext(ctx, `SET GLOBAL TimeZone = 'UTC'`); err != nil {
 			return fmt.Errorf("store time zone: %w", err)
 		}
+		if err := s.bound(ctx); err != nil {
+			return err
+		}
 		if _, err := s.db.ExecContext(ctx, `SET enable_external_access = false`); err != nil {
 			return fmt.Errorf("store lock-down: %w", err)
 		}
 		if _, err := s.db.ExecContext(ctx, `SET lock_configuration = true`); err != nil {
 			return fmt.Errorf("store lock-down: %w", err)
+		}
+	}
+	return nil
+}
+
+// bound applies the resource options; it must run before the configuration
+// is locked.
+func (s *Store) bound(ctx context.Context) error {
+	var set []string
+	if s.opts.MemoryLimit > 0 {
+		set = append(set, fmt.Sprintf(`SET GLOBAL memory_limit = '%dB'`, s.opts.MemoryLimit))
+	}
+	if s.opts.Threads > 0 {
+		set = append(set, fmt.Sprintf(`SET GLOBAL threads = %d`, s.opts.Threads))
+	}
+	if s.opts.TempDir != "" {
+		set = append(set, `SET GLOBAL temp_directory = `+quoteLiteral(s.opts.TempDir))
+	}
+	if s.opts.MaxTempBytes > 0 {
+		set = append(set, fmt.Sprintf(`SET GLOBAL max_temp_directory_size = '%dB'`, s.opts.MaxTempBytes))
+	}
+	for _, q := range set {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("store bounds (%s): %w", q, err)
 		}
 	}
 	return nil
@@ -239,6 +297,16 @@ func jsonValue(v any) any {
 	switch x := v.(type) {
 	case time.Time:
 		return x.UTC().Format("2006-01-02T15:04:05.000000Z")
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return nil // JSON has no infinity; a stored 1e400 must not break every query
+		}
+		return x
+	case float32:
+		if math.IsInf(float64(x), 0) || math.IsNaN(float64(x)) {
+			return nil
+		}
+		return x
 	case []byte:
 		if len(x) == 16 {
 			return fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:16])
