@@ -97,6 +97,8 @@ type Service interface {
 	ExecuteQueryLambda(ctx context.Context, ws, name, version, tag string, req openapi.ExecuteQueryLambdaRequest) (openapi.QueryResponse, error)
 }
 
+type routeFunc func(pattern string, fn func(r *http.Request) (any, error), envelope bool)
+
 // Handler serves the API for svc, accepting any of keys.
 func Handler(svc Service, keys []string, log *slog.Logger) http.Handler {
 	h := &handler{svc: svc, log: log}
@@ -105,7 +107,7 @@ func Handler(svc Service, keys []string, log *slog.Logger) http.Handler {
 	}
 	mux := http.NewServeMux()
 	const o = "/v1/orgs/self"
-	route := func(pattern string, fn func(r *http.Request) (any, error), envelope bool) {
+	var route routeFunc = func(pattern string, fn func(r *http.Request) (any, error), envelope bool) {
 		mux.Handle(pattern, h.authed(fn, envelope))
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -246,6 +248,11 @@ func Handler(svc Service, keys []string, log *slog.Logger) http.Handler {
 		}
 		return svc.ExecuteQueryLambda(r.Context(), r.PathValue("ws"), r.PathValue("ql"), "", r.PathValue("tag"), req)
 	}, false)
+
+	// Resources beyond what the operator needs, each in a file of its own.
+	if ds, ok := svc.(DocumentService); ok {
+		documentRoutes(route, ds)
+	}
 
 	mux.Handle("/", h.authed(func(r *http.Request) (any, error) {
 		return nil, Errorf(NotFound, "no route for %s %s", r.Method, r.URL.Path)
