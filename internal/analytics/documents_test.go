@@ -138,4 +138,3 @@ func post(t *testing.T, url string, body []byte, out any) {
 		t.Fatal(err)
 	}
 }
-
