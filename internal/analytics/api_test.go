@@ -85,14 +85,27 @@ func TestAuth(t *testing.T) {
 			}
 		})
 	}
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-		resp, err := http.Get(ts.url + path)
+	for _, tc := range []struct {
+		path, key string
+		want      int
+	}{
+		{"/healthz", "", 200},
+		{"/readyz", "", 200},
+		{"/metrics", "", 401},
+		{"/metrics", "wrong", 401},
+		{"/metrics", testKey, 200},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, ts.url+tc.path, nil)
+		if tc.key != "" {
+			req.Header.Set("Authorization", "ApiKey "+tc.key)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Errorf("%s = %d, want 200 without a key", path, resp.StatusCode)
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s with key %q = %d, want %d", tc.path, tc.key, resp.StatusCode, tc.want)
 		}
 	}
 }

@@ -54,6 +54,7 @@ func childServer() {
 	srv, err := analytics.New(analytics.Config{
 		Listen: os.Getenv("ANALYTICS_LISTEN"), DataDir: os.Getenv("ANALYTICS_DATA"), APIKeys: []string{testKey},
 		PollInterval: 50 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LimitAddressSpace: true, // as cmd/analytics runs it
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)

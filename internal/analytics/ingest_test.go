@@ -323,9 +323,15 @@ func TestRetentionAndSchemaThroughKinesis(t *testing.T) {
 	}
 }
 
+// getPlain GETs url with the test API key (which /metrics needs).
 func getPlain(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "ApiKey "+testKey)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,36 @@ type queryRun struct {
 	lambda    string
 }
 
+// admit takes a running slot, waiting in a bounded queue for one; when the
+// queue is full too the query is refused at once with 429, which Rockset
+// clients retry with backoff.
+func (s *Server) admit(ctx context.Context) (release func(), err error) {
+	select {
+	case s.running <- struct{}{}:
+		return func() { <-s.running }, nil
+	default:
+	}
+	select {
+	case s.waiting <- struct{}{}:
+	default:
+		return nil, api.Errorf(api.ResourceExceeded, "too many queries: %d running and %d waiting; retry later", cap(s.running), cap(s.waiting))
+	}
+	defer func() { <-s.waiting }()
+	select {
+	case s.running <- struct{}{}:
+		return func() { <-s.running }, nil
+	case <-ctx.Done():
+		return nil, api.Errorf(api.QueryTimeout, "query waited for a free slot until its deadline")
+	}
+}
+
 func (s *Server) run(ctx context.Context, q queryRun) (openapi.QueryResponse, error) {
+	release, err := s.admit(ctx)
+	if err != nil {
+		s.queryErrors.Inc()
+		return openapi.QueryResponse{}, err
+	}
+	defer release()
 	start := time.Now()
 	defer func() { s.queryLatency.Observe(time.Since(start).Seconds()) }()
 	resp, err := s.runQuery(ctx, q, start)
@@ -105,9 +134,15 @@ func (s *Server) runQuery(ctx context.Context, q queryRun, start time.Time) (ope
 	}
 	qctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	res, err := s.store.Query(qctx, rq.SQL, args, limit)
+	res, err := s.store.QueryBounded(qctx, rq.SQL, args, limit, s.cfg.MaxResponseBytes)
 	if errors.Is(err, store.ErrTimeout) {
 		return openapi.QueryResponse{}, api.Errorf(api.QueryTimeout, "query exceeded its timeout of %s", timeout)
+	}
+	if errors.Is(err, store.ErrTooLarge) {
+		return openapi.QueryResponse{}, api.Errorf(api.QueryError, "the result is larger than the server's limit of %d bytes; select fewer rows or fields", s.cfg.MaxResponseBytes)
+	}
+	if err != nil && strings.Contains(err.Error(), "Out of Memory Error") {
+		return openapi.QueryResponse{}, api.Errorf(api.QueryError, "the query needs more memory than the server allows (%d bytes); it was stopped, nothing else was", s.cfg.MemoryLimit)
 	}
 	var warnings []string
 	if err != nil && strings.Contains(err.Error(), "Binder Error") && s.allEmpty(ctx, rq.Collections) {

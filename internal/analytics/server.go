@@ -4,15 +4,19 @@
 package analytics
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/streamdash/streamdash/internal/analytics/api"
+	"github.com/streamdash/streamdash/internal/analytics/cgroup"
 	"github.com/streamdash/streamdash/internal/analytics/ingest"
 	"github.com/streamdash/streamdash/internal/analytics/meta"
 	"github.com/streamdash/streamdash/internal/analytics/rewrite"
@@ -36,11 +41,41 @@ type Config struct {
 	TLSCert string   // optional PEM certificate and key: serve HTTPS
 	TLSKey  string
 
+	// APIKeyFile, when set, holds the accepted keys one per line (with
+	// APIKeys or instead of them); it is read again when its content changes
+	// (a rotated Kubernetes Secret), without a restart or dropped connections.
+	APIKeyFile string
+	// MetricsListen serves /metrics, without a key, on an address of its own;
+	// when empty /metrics is on Listen and needs an API key like the API.
+	MetricsListen string
+
 	MaxQueryTimeout time.Duration // cap on (and default for) a query's timeout_ms
 	MaxRowLimit     int           // cap on (and default for) a query's rows
 	PollInterval    time.Duration // idle wait between GetRecords rounds
 	PurgeInterval   time.Duration // how often retention runs
 	Log             *slog.Logger
+
+	// Resource bounds; zero takes the default noted.
+	MemoryLimit          int64         // DuckDB memory_limit: 3/4 of the cgroup's memory limit, else DuckDB's own default
+	Threads              int           // DuckDB threads: the cgroup's CPU quota rounded up, else every core
+	TempDir              string        // DuckDB spill directory: <data-dir>/tmp
+	MaxTempBytes         int64         // cap on the spill directory: 4 GiB
+	MaxConcurrentQueries int           // queries running at once: 2 x threads (at least 2)
+	MaxQueuedQueries     int           // queries waiting for a slot before 429: 64
+	MaxResponseBytes     int64         // JSON bytes of one query's rows: 32 MiB
+	MaxSQLBytes          int           // length of a query text: 256 KiB
+	RewriteCacheBytes    int           // rewrite cache: 16 MiB
+	TransformTimeout     time.Duration // one run of an ingest transformation: 10s
+	MaxColumns           int           // columns a collection's fields get: 1000
+	MaxAuthFailures      int           // failed authentications per client address per minute: 20
+	IdleTimeout          time.Duration // keep-alive connections idle this long are closed: 2m
+
+	// LimitAddressSpace caps the process's address space at its size after
+	// start-up plus the cgroup's memory limit (cgroup.LimitAddressSpace), so
+	// an allocation DuckDB's memory_limit does not govern fails the query
+	// that made it rather than bringing the OOM killer. For the analytics
+	// program, not for servers embedded in other processes (tests).
+	LimitAddressSpace bool
 }
 
 func (c *Config) defaults() {
@@ -62,6 +97,41 @@ func (c *Config) defaults() {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
+	limits := cgroup.Self()
+	if c.MemoryLimit <= 0 && limits.MemoryBytes > 0 {
+		c.MemoryLimit = limits.MemoryBytes / 4 * 3
+	}
+	if c.Threads <= 0 && limits.CPUs > 0 {
+		c.Threads = int(math.Ceil(limits.CPUs))
+	}
+	if c.TempDir == "" && c.DataDir != "" {
+		c.TempDir = filepath.Join(c.DataDir, "tmp")
+	}
+	if c.MaxTempBytes <= 0 {
+		c.MaxTempBytes = 4 << 30
+	}
+	if c.MaxConcurrentQueries <= 0 {
+		threads := c.Threads
+		if threads <= 0 {
+			threads = runtime.NumCPU()
+		}
+		c.MaxConcurrentQueries = max(2, 2*threads)
+	}
+	if c.MaxQueuedQueries <= 0 {
+		c.MaxQueuedQueries = 64
+	}
+	if c.MaxResponseBytes <= 0 {
+		c.MaxResponseBytes = 32 << 20
+	}
+	if c.MaxSQLBytes <= 0 {
+		c.MaxSQLBytes = rewrite.DefaultMaxSQLBytes
+	}
+	if c.RewriteCacheBytes <= 0 {
+		c.RewriteCacheBytes = rewrite.DefaultMaxCacheBytes
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
 }
 
 // Server is one analytics server.
@@ -77,6 +147,10 @@ type Server struct {
 	queryLatency prometheus.Histogram
 	queryErrors  prometheus.Counter
 
+	keys    *api.Keys
+	running chan struct{} // a slot per query running
+	waiting chan struct{} // a slot per query queued for a running slot
+
 	mu      sync.Mutex
 	readers map[string]*ingest.Reader // by table
 	runCtx  context.Context
@@ -90,7 +164,11 @@ type Server struct {
 // serves it.
 func New(cfg Config) (*Server, error) {
 	cfg.defaults()
-	if len(cfg.APIKeys) == 0 {
+	keys, err := readKeys(cfg.APIKeys, cfg.APIKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
 		return nil, errors.New("analytics: at least one API key is required")
 	}
 	metaPath, dbPath := "", ""
@@ -105,14 +183,26 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(dbPath)
+	opts := store.Options{
+		MemoryLimit: cfg.MemoryLimit, Threads: cfg.Threads, MaxTempBytes: cfg.MaxTempBytes,
+		TransformTimeout: cfg.TransformTimeout, MaxColumns: cfg.MaxColumns,
+	}
+	if dbPath != "" {
+		opts.TempDir = cfg.TempDir
+	}
+	st, err := store.OpenWith(dbPath, opts)
 	if err != nil {
 		return nil, err
 	}
+	rw := rewrite.New(st.DB())
+	rw.MaxSQLBytes, rw.MaxCacheBytes = cfg.MaxSQLBytes, cfg.RewriteCacheBytes
 	s := &Server{
-		cfg: cfg, log: cfg.Log, meta: m, store: st, rw: rewrite.New(st.DB()),
+		cfg: cfg, log: cfg.Log, meta: m, store: st, rw: rw,
 		reg:     prometheus.NewRegistry(),
 		readers: map[string]*ingest.Reader{},
+		keys:    api.NewKeys(keys),
+		running: make(chan struct{}, cfg.MaxConcurrentQueries),
+		waiting: make(chan struct{}, cfg.MaxQueuedQueries),
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.ingestM = ingest.NewMetrics(s.reg)
@@ -125,6 +215,11 @@ func New(cfg Config) (*Server, error) {
 	if err := s.restore(); err != nil {
 		st.Close()
 		return nil, err
+	}
+	if budget := cgroup.Self().MemoryBytes; cfg.LimitAddressSpace && budget > 0 {
+		if err := cgroup.LimitAddressSpace(budget); err != nil {
+			s.log.Warn("address space limit not set", "error", err)
+		}
 	}
 	return s, nil
 }
@@ -216,7 +311,8 @@ func (s *Server) Listen() (net.Addr, error) {
 	return ln.Addr(), nil
 }
 
-// Handler is the whole HTTP surface: the API plus unauthenticated probes and metrics.
+// Handler is the whole HTTP surface: the API plus unauthenticated probes,
+// and /metrics behind an API key unless it has an address of its own.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -227,9 +323,77 @@ func (s *Server) Handler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", api.Handler(s, s.cfg.APIKeys, s.log))
+	if s.cfg.MetricsListen == "" {
+		metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+		mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !s.keys.Authorized(r) {
+				http.Error(w, "authentication failed: /metrics needs an API key (or --metrics-listen)", http.StatusUnauthorized)
+				return
+			}
+			metrics.ServeHTTP(w, r)
+		}))
+	}
+	mux.Handle("/", api.HandlerWith(s, s.keys, s.cfg.MaxAuthFailures, s.log))
 	return mux
+}
+
+// MetricsHandler serves /metrics without a key, for MetricsListen.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// readKeys gathers the accepted keys: the given ones plus the key file's.
+func readKeys(given []string, file string) ([]string, error) {
+	keys := append([]string{}, given...)
+	if file == "" {
+		return keys, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("API key file: %w", err)
+	}
+	return append(keys, parseKeys(b)...), nil
+}
+
+// parseKeys reads one key per line; blank lines and # comments are skipped.
+func parseKeys(b []byte) []string {
+	var keys []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if k := strings.TrimSpace(line); k != "" && !strings.HasPrefix(k, "#") {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// watchKeys reads the key file again whenever its content changes. A
+// mounted Secret changes by an atomic symlink swap (..data), so the path is
+// read afresh each time rather than watched as one inode. A file that is
+// briefly empty or unreadable keeps the keys in force.
+func (s *Server) watchKeys(ctx context.Context, every time.Duration) {
+	last, _ := os.ReadFile(s.cfg.APIKeyFile)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		b, err := os.ReadFile(s.cfg.APIKeyFile)
+		if err != nil || bytes.Equal(b, last) {
+			continue
+		}
+		keys := append(append([]string{}, s.cfg.APIKeys...), parseKeys(b)...)
+		if len(keys) == 0 {
+			continue
+		}
+		last = b
+		s.keys.Set(keys)
+		s.log.Info("API keys reloaded", "file", s.cfg.APIKeyFile, "keys", len(keys))
+	}
 }
 
 // Run starts ingest for every collection, the retention loop and the HTTP
@@ -258,7 +422,28 @@ func (s *Server) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.purgeLoop(ctx)
 	}()
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	if s.cfg.APIKeyFile != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.watchKeys(ctx, keyFilePoll)
+		}()
+	}
+	// A client must send its request within ReadTimeout and take the answer
+	// within the query timeout plus a margin; idle keep-alive connections close.
+	srv := &http.Server{
+		Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: s.cfg.MaxQueryTimeout + 30*time.Second, IdleTimeout: s.cfg.IdleTimeout,
+	}
+	var metricsSrv *http.Server
+	if s.cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", s.cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		metricsSrv = &http.Server{Handler: s.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
+		go func() { _ = metricsSrv.Serve(mln) }()
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if s.cfg.TLSCert != "" {
@@ -279,6 +464,9 @@ func (s *Server) Run(ctx context.Context) error {
 	shutdown, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelShutdown()
 	_ = srv.Shutdown(shutdown)
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(shutdown)
+	}
 	cancel()
 	s.stopReaders()
 	wg.Wait()
@@ -397,6 +585,10 @@ func (s *Server) purgeLoop(ctx context.Context) {
 }
 
 const createdBy = "analytics"
+
+// keyFilePoll is how often the API key file is read for a rotation; the
+// kubelet itself takes up to a minute to update a mounted Secret.
+const keyFilePoll = 2 * time.Second
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 

@@ -11,8 +11,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/rockset/rockset-go-client/openapi"
 )
@@ -101,10 +105,17 @@ type routeFunc func(pattern string, fn func(r *http.Request) (any, error), envel
 
 // Handler serves the API for svc, accepting any of keys.
 func Handler(svc Service, keys []string, log *slog.Logger) http.Handler {
-	h := &handler{svc: svc, log: log}
-	for _, k := range keys {
-		h.keys = append(h.keys, []byte(k))
+	return HandlerWith(svc, NewKeys(keys), 0, log)
+}
+
+// HandlerWith serves the API for svc with a key set that may change while it
+// runs (a rotated key file), refusing a client address for a minute once it
+// has failed authentication maxAuthFailures times in that minute (0: 20).
+func HandlerWith(svc Service, keys *Keys, maxAuthFailures int, log *slog.Logger) http.Handler {
+	if maxAuthFailures <= 0 {
+		maxAuthFailures = 20
 	}
+	h := &handler{svc: svc, keys: keys, log: log, failures: newFailureLimit(maxAuthFailures, time.Minute)}
 	mux := http.NewServeMux()
 	const o = "/v1/orgs/self"
 	var route routeFunc = func(pattern string, fn func(r *http.Request) (any, error), envelope bool) {
@@ -261,28 +272,103 @@ func Handler(svc Service, keys []string, log *slog.Logger) http.Handler {
 }
 
 type handler struct {
-	svc  Service
-	keys [][]byte
-	log  *slog.Logger
+	svc      Service
+	keys     *Keys
+	log      *slog.Logger
+	failures *failureLimit
 }
 
-// authorized compares the key with every configured key in constant time.
-func (h *handler) authorized(r *http.Request) bool {
+// Keys is the set of accepted API keys. Set replaces it at once: requests
+// already past authentication finish, connections stay open.
+type Keys struct{ p atomic.Pointer[[][]byte] }
+
+// NewKeys returns a key set holding keys.
+func NewKeys(keys []string) *Keys {
+	k := &Keys{}
+	k.Set(keys)
+	return k
+}
+
+// Set replaces the accepted keys.
+func (k *Keys) Set(keys []string) {
+	bs := make([][]byte, 0, len(keys))
+	for _, key := range keys {
+		if key != "" {
+			bs = append(bs, []byte(key))
+		}
+	}
+	k.p.Store(&bs)
+}
+
+// Authorized reports whether the request carries an accepted key, comparing
+// with every key in constant time.
+func (k *Keys) Authorized(r *http.Request) bool {
 	scheme, key, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 	if !ok || !strings.EqualFold(scheme, "apikey") {
 		return false
 	}
 	key = strings.TrimSpace(key)
 	match := 0
-	for _, k := range h.keys {
+	for _, k := range *k.p.Load() {
 		match |= subtle.ConstantTimeCompare([]byte(key), k)
 	}
 	return match == 1 && key != ""
 }
 
+// failureLimit counts failed authentications per client address in a window.
+type failureLimit struct {
+	max    int
+	window time.Duration
+
+	mu    sync.Mutex
+	start time.Time
+	count map[string]int
+}
+
+func newFailureLimit(max int, window time.Duration) *failureLimit {
+	return &failureLimit{max: max, window: window, count: map[string]int{}}
+}
+
+func (f *failureLimit) roll(now time.Time) {
+	if now.Sub(f.start) >= f.window {
+		f.start, f.count = now, map[string]int{}
+	}
+}
+
+// blocked reports whether addr has used up its failures in this window.
+func (f *failureLimit) blocked(addr string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.roll(time.Now())
+	return f.count[addr] >= f.max
+}
+
+func (f *failureLimit) fail(addr string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.roll(time.Now())
+	if len(f.count) < 100000 { // a flood of addresses cannot grow it without bound
+		f.count[addr]++
+	}
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
 func (h *handler) authed(fn func(r *http.Request) (any, error), envelope bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !h.authorized(r) {
+		addr := clientAddr(r)
+		if h.failures.blocked(addr) {
+			writeError(w, Errorf(ResourceExceeded, "too many failed authentications from %s; try again in a minute", addr))
+			return
+		}
+		if !h.keys.Authorized(r) {
+			h.failures.fail(addr)
 			writeError(w, Errorf(AuthException, "authentication failed"))
 			return
 		}

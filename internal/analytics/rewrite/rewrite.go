@@ -39,30 +39,53 @@ type Query struct {
 }
 
 // Rewriter parses with DuckDB and caches rewrites by query text. The cache is
-// dropped whenever the set of collections changes (Invalidate).
+// dropped whenever the set of collections changes (Invalidate), and bounded
+// by the bytes of the texts it holds, not their number, so large query texts
+// cannot make it grow without bound.
 type Rewriter struct {
 	db *sql.DB
 
-	mu    sync.Mutex
-	cache map[string]*Query
+	// MaxSQLBytes refuses longer query texts (DefaultMaxSQLBytes).
+	MaxSQLBytes int
+	// MaxCacheBytes bounds the cache (DefaultMaxCacheBytes).
+	MaxCacheBytes int
+
+	mu         sync.Mutex
+	cache      map[string]*Query
+	cacheBytes int
 }
+
+// Defaults for the Rewriter's bounds.
+const (
+	DefaultMaxSQLBytes   = 256 << 10
+	DefaultMaxCacheBytes = 16 << 20
+)
 
 // New returns a Rewriter that parses with db (any DuckDB connection pool).
 func New(db *sql.DB) *Rewriter {
-	return &Rewriter{db: db, cache: map[string]*Query{}}
+	return &Rewriter{db: db, cache: map[string]*Query{}, MaxSQLBytes: DefaultMaxSQLBytes, MaxCacheBytes: DefaultMaxCacheBytes}
 }
 
 // Invalidate forgets cached rewrites (collections were created or deleted).
 func (r *Rewriter) Invalidate() {
 	r.mu.Lock()
 	r.cache = map[string]*Query{}
+	r.cacheBytes = 0
 	r.mu.Unlock()
 }
 
-const maxCache = 1024
+func (r *Rewriter) checkLength(q string) error {
+	if r.MaxSQLBytes > 0 && len(q) > r.MaxSQLBytes {
+		return errorf("the query text is %d bytes, more than the limit of %d", len(q), r.MaxSQLBytes)
+	}
+	return nil
+}
 
 // Rewrite checks and rewrites q.
 func (r *Rewriter) Rewrite(ctx context.Context, q string, resolve Resolver) (*Query, error) {
+	if err := r.checkLength(q); err != nil {
+		return nil, err
+	}
 	key := q
 	r.mu.Lock()
 	if c, ok := r.cache[key]; ok {
@@ -74,18 +97,39 @@ func (r *Rewriter) Rewrite(ctx context.Context, q string, resolve Resolver) (*Qu
 	if err != nil {
 		return nil, err
 	}
+	size := len(key) + len(out.SQL)
 	r.mu.Lock()
-	if len(r.cache) >= maxCache {
-		r.cache = map[string]*Query{}
+	if size <= r.MaxCacheBytes/4 {
+		// Evict arbitrary entries (map order) until the new one fits.
+		for k, v := range r.cache {
+			if r.cacheBytes+size <= r.MaxCacheBytes {
+				break
+			}
+			r.cacheBytes -= len(k) + len(v.SQL)
+			delete(r.cache, k)
+		}
+		if _, ok := r.cache[key]; !ok {
+			r.cache[key] = out
+			r.cacheBytes += size
+		}
 	}
-	r.cache[key] = out
 	r.mu.Unlock()
 	return out, nil
+}
+
+// CacheBytes is the size of the cached texts (for tests and metrics).
+func (r *Rewriter) CacheBytes() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cacheBytes
 }
 
 // Transformation checks an ingest transformation (`SELECT ... FROM _input`)
 // and rewrites it to run over the temp table _input.
 func (r *Rewriter) Transformation(ctx context.Context, q string) (string, error) {
+	if err := r.checkLength(q); err != nil {
+		return "", err
+	}
 	resolve := func(ws, coll string) (Table, error) {
 		if ws == "" && coll == "_input" {
 			return Table{Name: "_input"}, nil

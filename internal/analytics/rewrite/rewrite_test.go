@@ -214,3 +214,27 @@ func TestUnnestCarriesOnlyUsedColumns(t *testing.T) {
 		})
 	}
 }
+
+// TestBounds: a query text over the limit is refused before it is parsed,
+// and the cache holds at most its byte budget however large the texts.
+func TestBounds(t *testing.T) {
+	rw := newRewriter(t)
+	rw.MaxSQLBytes = 1 << 10
+	rw.MaxCacheBytes = 8 << 10
+	long := `SELECT 1 AS x FROM tweets WHERE 'x' <> '` + strings.Repeat("a", 2<<10) + `'`
+	if _, err := rw.Rewrite(context.Background(), long, resolve); err == nil || !strings.Contains(err.Error(), "limit") {
+		t.Errorf("a %d-byte query: err = %v, want the length limit", len(long), err)
+	}
+	for i := range 200 {
+		q := `SELECT ` + strings.Repeat(" ", 500) + `1 AS x` + strings.Repeat(" ", i) + ` FROM tweets`
+		if _, err := rw.Rewrite(context.Background(), q, resolve); err != nil {
+			t.Fatal(err)
+		}
+		if n := rw.CacheBytes(); n > rw.MaxCacheBytes {
+			t.Fatalf("cache holds %d bytes, over its %d budget", n, rw.MaxCacheBytes)
+		}
+	}
+	if rw.CacheBytes() == 0 {
+		t.Error("nothing was cached")
+	}
+}

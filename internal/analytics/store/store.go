@@ -197,6 +197,17 @@ var ErrTimeout = errors.New("query timed out")
 // in a read-only transaction: should anything that writes ever get past the
 // rewriter, DuckDB itself refuses it.
 func (s *Store) Query(ctx context.Context, query string, args []any, limit int) (*Result, error) {
+	return s.QueryBounded(ctx, query, args, limit, 0)
+}
+
+// ErrTooLarge reports a result over the byte cap.
+var ErrTooLarge = errors.New("result too large")
+
+// QueryBounded is Query that also stops, with ErrTooLarge, once the rows read
+// so far would encode to more than maxBytes of JSON (0: no cap). Rows are
+// read one at a time, so an oversized result is refused before it is held
+// whole.
+func (s *Store) QueryBounded(ctx context.Context, query string, args []any, limit int, maxBytes int64) (*Result, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, queryErr(ctx, err)
@@ -224,6 +235,7 @@ func (s *Store) Query(ctx context.Context, query string, args []any, limit int) 
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
+	var size int64
 	for rows.Next() {
 		if limit > 0 && len(res.Rows) >= limit {
 			break
@@ -234,6 +246,12 @@ func (s *Store) Query(ctx context.Context, query string, args []any, limit int) 
 		row := make(map[string]any, len(vals))
 		for i, v := range vals {
 			row[res.Columns[i].Name] = jsonValue(v)
+			if maxBytes > 0 {
+				size += int64(len(res.Columns[i].Name)) + approxJSONSize(row[res.Columns[i].Name])
+			}
+		}
+		if maxBytes > 0 && size > maxBytes {
+			return nil, ErrTooLarge
 		}
 		res.Rows = append(res.Rows, row)
 	}
@@ -249,6 +267,30 @@ func endReadOnly(conn *sql.Conn) {
 	if _, err := conn.ExecContext(context.Background(), `ROLLBACK`); err != nil {
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
+}
+
+// approxJSONSize is about the bytes v takes in JSON: close enough to cap a
+// response without encoding it twice.
+func approxJSONSize(v any) int64 {
+	switch x := v.(type) {
+	case nil:
+		return 4
+	case string:
+		return int64(len(x)) + 2
+	case map[string]any:
+		n := int64(2)
+		for k, e := range x {
+			n += int64(len(k)) + 4 + approxJSONSize(e)
+		}
+		return n
+	case []any:
+		n := int64(2)
+		for _, e := range x {
+			n += 1 + approxJSONSize(e)
+		}
+		return n
+	}
+	return 8
 }
 
 func queryErr(ctx context.Context, err error) error {
