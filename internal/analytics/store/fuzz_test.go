@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamdash/streamdash/internal/analytics/hostile"
 	"github.com/streamdash/streamdash/internal/analytics/store"
 )
 
@@ -15,8 +16,8 @@ import (
 // either stored or counted as malformed, the counters must add up, and the
 // documents after it must be stored.
 func FuzzIngest(f *testing.F) {
-	for _, tc := range hostileRecords {
-		f.Add([]byte(tc.doc))
+	for _, tc := range hostile.Records {
+		f.Add([]byte(tc.Doc))
 	}
 	f.Add([]byte(`{"a":{"b":[1,"x",{"c":null}]},"A":{"B":2}}`))
 	f.Add([]byte(`{"timestamp_ms":"x","_event_time":[],"_id":null}`))
