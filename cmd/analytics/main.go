@@ -21,6 +21,7 @@ func main() {
 	flag.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address to serve /metrics on without a key; empty: /metrics is on --listen and needs an API key")
 	flag.StringVar(&cfg.DataDir, "data-dir", "", "directory for the database, checkpoints and metadata (required)")
 	flag.StringVar(&cfg.APIKeyFile, "api-key-file", "", "file with the accepted API keys, one per line (required); read again when it changes")
+	flag.StringVar(&cfg.SecretKeyFile, "secret-key-file", "", "key (32 bytes in hex) that seals integration secrets in the metadata file; empty: <data-dir>/secret.key, created on first start")
 	flag.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate: serve HTTPS (with --tls-key)")
 	flag.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	flag.DurationVar(&cfg.MaxQueryTimeout, "max-query-timeout", 30*time.Second, "cap on a query's timeout_ms, and the timeout when none is given")

@@ -45,6 +45,10 @@ type Config struct {
 	// APIKeys or instead of them); it is read again when its content changes
 	// (a rotated Kubernetes Secret), without a restart or dropped connections.
 	APIKeyFile string
+	// SecretKeyFile holds the key (32 bytes, hex) that seals integration
+	// secrets in the metadata file; best mounted from a Secret. Empty:
+	// <data-dir>/secret.key, created on first start.
+	SecretKeyFile string
 	// MetricsListen serves /metrics, without a key, on an address of its own;
 	// when empty /metrics is on Listen and needs an API key like the API.
 	MetricsListen string
@@ -179,7 +183,11 @@ func New(cfg Config) (*Server, error) {
 		metaPath = filepath.Join(cfg.DataDir, "meta.json")
 		dbPath = filepath.Join(cfg.DataDir, "analytics.duckdb")
 	}
-	m, err := meta.Open(metaPath)
+	keyFile := cfg.SecretKeyFile
+	if keyFile == "" && cfg.DataDir != "" {
+		keyFile = filepath.Join(cfg.DataDir, "secret.key")
+	}
+	m, err := meta.Open(metaPath, keyFile)
 	if err != nil {
 		return nil, err
 	}

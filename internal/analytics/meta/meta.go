@@ -4,23 +4,36 @@
 package meta
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 )
 
-// Integration holds a Kinesis integration's credentials (the file is 0600).
+// Integration holds a Kinesis integration's credentials. The secret key is
+// never written as it is: the file holds it sealed (AES-256-GCM) with the
+// store's key, so a copy of the file alone (a backup, a debug bundle) does not
+// give it away.
 type Integration struct {
 	Name            string `json:"name"`
 	Description     string `json:"description,omitempty"`
 	CreatedAt       string `json:"created_at"`
 	CreatedBy       string `json:"created_by"`
 	AccessKeyID     string `json:"access_key_id,omitempty"`
-	SecretAccessKey string `json:"secret_access_key,omitempty"`
-	RoleARN         string `json:"role_arn,omitempty"`
-	ExternalID      string `json:"external_id,omitempty"`
+	SecretAccessKey string `json:"-"`
+	SealedSecret    string `json:"secret_access_key_sealed,omitempty"`
+	// PlainSecret is only read: files written before sealing held the key in
+	// plain text; Open seals it and rewrites the file.
+	PlainSecret string `json:"secret_access_key,omitempty"`
+	RoleARN     string `json:"role_arn,omitempty"`
+	ExternalID  string `json:"external_id,omitempty"`
 }
 
 // Workspace groups collections and lambdas.
@@ -102,17 +115,33 @@ type State struct {
 // Store is the metadata file and its in-memory copy.
 type Store struct {
 	path string
+	seal cipher.AEAD // nil for an in-memory store
 
 	mu sync.RWMutex
 	st State
 }
 
-// Open loads path, or starts empty when it does not exist.
-func Open(path string) (*Store, error) {
+// Open loads path, or starts empty when it does not exist; "" keeps the
+// metadata in memory only. Secrets in the file are sealed with a 32-byte key
+// read from keyFile, which is created (random, 0600) when it does not exist.
+func Open(path, keyFile string) (*Store, error) {
 	s := &Store{path: path}
+	if path != "" {
+		key, err := sealingKey(keyFile)
+		if err != nil {
+			return nil, err
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, err
+		}
+		if s.seal, err = cipher.NewGCM(block); err != nil {
+			return nil, err
+		}
+	}
 	b, err := os.ReadFile(path)
 	switch {
-	case os.IsNotExist(err):
+	case path == "" || os.IsNotExist(err):
 	case err != nil:
 		return nil, err
 	default:
@@ -121,7 +150,79 @@ func Open(path string) (*Store, error) {
 		}
 	}
 	s.st.init()
+	plain, err := s.unseal(&s.st)
+	if err != nil {
+		return nil, err
+	}
+	if plain {
+		if err := s.write(); err != nil {
+			return nil, fmt.Errorf("metadata %s: sealing secrets written in plain text: %w", path, err)
+		}
+	}
 	return s, nil
+}
+
+func sealingKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		b = make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("secret key file: %w", err)
+		}
+		return b, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("secret key file: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("secret key file %s must hold 32 bytes in hex (64 characters)", path)
+	}
+	return key, nil
+}
+
+// unseal fills in every integration's secret; it reports whether the file
+// held any in plain text.
+func (s *Store) unseal(st *State) (plain bool, err error) {
+	for _, i := range st.Integrations {
+		switch {
+		case i.SealedSecret != "" && s.seal != nil:
+			raw, err := base64.StdEncoding.DecodeString(i.SealedSecret)
+			n := s.seal.NonceSize()
+			if err != nil || len(raw) < n {
+				return false, fmt.Errorf("integration %s: sealed secret is damaged", i.Name)
+			}
+			out, err := s.seal.Open(nil, raw[:n], raw[n:], []byte(i.Name))
+			if err != nil {
+				return false, fmt.Errorf("integration %s: the secret key file does not open its secret: %w", i.Name, err)
+			}
+			i.SecretAccessKey = string(out)
+		case i.PlainSecret != "":
+			i.SecretAccessKey, i.PlainSecret = i.PlainSecret, ""
+			plain = true
+		}
+	}
+	return plain, nil
+}
+
+// sealAll seals every integration's secret for writing.
+func (s *Store) sealAll() error {
+	for _, i := range s.st.Integrations {
+		i.PlainSecret = ""
+		if i.SecretAccessKey == "" || s.seal == nil {
+			i.SealedSecret = ""
+			continue
+		}
+		nonce := make([]byte, s.seal.NonceSize())
+		if _, err := rand.Read(nonce); err != nil {
+			return err
+		}
+		i.SealedSecret = base64.StdEncoding.EncodeToString(s.seal.Seal(nonce, nonce, []byte(i.SecretAccessKey), []byte(i.Name)))
+	}
+	return nil
 }
 
 func (st *State) init() {
@@ -159,6 +260,7 @@ func (s *Store) Update(fn func(st *State) error) error {
 		var st State
 		_ = json.Unmarshal(before, &st)
 		st.init()
+		_, _ = s.unseal(&st)
 		s.st = st
 	}
 	if err := fn(&s.st); err != nil {
@@ -175,6 +277,9 @@ func (s *Store) Update(fn func(st *State) error) error {
 func (s *Store) write() error {
 	if s.path == "" {
 		return nil
+	}
+	if err := s.sealAll(); err != nil {
+		return err
 	}
 	b, err := json.MarshalIndent(&s.st, "", " ")
 	if err != nil {
