@@ -149,6 +149,8 @@ type LiveDashboardStatus struct {
 // +kubebuilder:printcolumn:name="Tweets/min",type=integer,JSONPath=`.status.tweetsPerMinute`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 53",message="metadata.name must be at most 53 characters: the dashboard's Service is named <name>-dashboard, at most 63"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a letter and hold only lower-case letters, digits and '-' (it names a Service)"
 type LiveDashboard struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional

@@ -34,7 +34,43 @@ type TwitterPipelineSpec struct {
 	// +optional
 	// +kubebuilder:default=Delete
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// adoption says whether the pipeline may take over a Kinesis stream, a
+	// Rockset integration or a collection of its names that it did not create
+	// (no streamdash.io/pipeline tag or description marker of this pipeline).
+	// Default: it does not, and the pipeline stalls with reason
+	// AdoptionRequired and a message saying how to adopt. What was adopted is
+	// kept at deletion unless adoption.deleteAdopted is true.
+	// +optional
+	Adoption *AdoptionSpec `json:"adoption,omitempty"`
 }
+
+// AdoptionSpec is the pipeline's adoption policy, in the style of ACK's
+// services.k8s.aws/adoption-policy.
+type AdoptionSpec struct {
+	// policy is Never (default: only what the pipeline creates is used) or
+	// Adopt (an existing stream, integration or collection of the pipeline's
+	// names is taken over and marked as adopted).
+	// +optional
+	// +kubebuilder:default=Never
+	Policy AdoptionPolicy `json:"policy,omitempty"`
+
+	// deleteAdopted, with deletionPolicy Delete, also deletes what was
+	// adopted. Default false: adopted parts outlive the pipeline.
+	// +optional
+	DeleteAdopted bool `json:"deleteAdopted,omitempty"`
+}
+
+// AdoptionPolicy says whether existing external resources may be taken over.
+// +kubebuilder:validation:Enum=Never;Adopt
+type AdoptionPolicy string
+
+const (
+	// AdoptionNever uses only what the pipeline created itself.
+	AdoptionNever AdoptionPolicy = "Never"
+	// AdoptionAdopt takes over existing resources of the pipeline's names.
+	AdoptionAdopt AdoptionPolicy = "Adopt"
+)
 
 // DeletionPolicy says whether external resources outlive the TwitterPipeline.
 // +kubebuilder:validation:Enum=Delete;Retain
@@ -427,6 +463,7 @@ type ProducerStatus struct {
 // +kubebuilder:printcolumn:name="Documents",type=integer,JSONPath=`.status.collection.documentCount`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters: it becomes a label value on the producer and part of its stream and collection names"
 type TwitterPipeline struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional

@@ -40,6 +40,8 @@ func setupControllers(mgr ctrl.Manager, cfg managerConfig, keySecret types.Names
 		AWSRegion:    cfg.awsRegion,
 		AWSConfig:    &awsCfg,
 		ResyncPeriod: cfg.resync,
+
+		IngestCheckInterval: cfg.ingestCheck,
 	}); err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ func main() {
 		image                  string
 		awsRegion              string
 		resync                 time.Duration
+		ingestCheck            time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
@@ -44,6 +45,8 @@ func main() {
 	flag.StringVar(&image, "image", os.Getenv("STREAMDASH_IMAGE"), "image for producer and dashboard pods (env STREAMDASH_IMAGE)")
 	flag.StringVar(&awsRegion, "aws-region", "", "AWS region for streams that set none (default: the SDK's configuration)")
 	flag.DurationVar(&resync, "resync-period", 10*time.Minute, "how often every resource is re-checked for drift when nothing changed")
+	flag.DurationVar(&ingestCheck, "ingest-check-interval", 30*time.Second,
+		"how often each pipeline's collection is read for its document count and source state (status is written only on change)")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -54,7 +57,7 @@ func main() {
 	if err := run(managerConfig{
 		metricsAddr: metricsAddr, probeAddr: probeAddr, leaderElect: leaderElect, leaderElectionNS: leaderElectionNS,
 		apiServer: apiServer, apiKeySecret: apiKeySecret, apiKeySecretKey: apiKeySecretKey,
-		image: image, awsRegion: awsRegion, resync: resync,
+		image: image, awsRegion: awsRegion, resync: resync, ingestCheck: ingestCheck,
 	}); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
@@ -71,6 +74,7 @@ type managerConfig struct {
 	image                  string
 	awsRegion              string
 	resync                 time.Duration
+	ingestCheck            time.Duration
 }
 
 func run(cfg managerConfig) error {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	lua "github.com/yuin/gopher-lua"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -25,56 +24,13 @@ type healthTest struct {
 	} `json:"tests"`
 }
 
-// runHealth runs a health script the way Argo CD does: the object as the
-// global `obj`, only the safe standard libraries, the returned table read
-// for status and message.
 func runHealth(t *testing.T, script string, obj map[string]any) (status, message string) {
 	t.Helper()
-	L := lua.NewState(lua.Options{SkipOpenLibs: true})
-	defer L.Close()
-	for _, lib := range []struct {
-		name string
-		fn   lua.LGFunction
-	}{{lua.LoadLibName, lua.OpenPackage}, {lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath}} {
-		L.Push(L.NewFunction(lib.fn))
-		L.Push(lua.LString(lib.name))
-		L.Call(1, 0)
+	status, message, err := RunHealth(script, obj)
+	if err != nil {
+		t.Fatal(err)
 	}
-	L.SetGlobal("obj", toLua(L, obj))
-	if err := L.DoString(script); err != nil {
-		t.Fatalf("script failed: %v", err)
-	}
-	ret, ok := L.Get(-1).(*lua.LTable)
-	if !ok {
-		t.Fatalf("script returned %s, want a table", L.Get(-1).Type())
-	}
-	return lua.LVAsString(ret.RawGetString("status")), lua.LVAsString(ret.RawGetString("message"))
-}
-
-// toLua converts decoded JSON the way Argo CD's luajson does: objects and
-// arrays become tables (arrays 1-based), numbers LNumber.
-func toLua(L *lua.LState, v any) lua.LValue {
-	switch x := v.(type) {
-	case map[string]any:
-		t := L.NewTable()
-		for k, e := range x {
-			t.RawSetString(k, toLua(L, e))
-		}
-		return t
-	case []any:
-		t := L.NewTable()
-		for _, e := range x {
-			t.Append(toLua(L, e))
-		}
-		return t
-	case string:
-		return lua.LString(x)
-	case float64:
-		return lua.LNumber(x)
-	case bool:
-		return lua.LBool(x)
-	}
-	return lua.LNil
+	return status, message
 }
 
 func TestHealthChecks(t *testing.T) {

@@ -2,15 +2,13 @@ package twitterpipeline
 
 import (
 	"errors"
+	"io"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	rockerr "github.com/rockset/rockset-go-client/errors"
-	"github.com/rockset/rockset-go-client/openapi"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -20,6 +18,9 @@ import (
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/status"
+	"github.com/streamdash/streamdash/internal/producer"
+	"github.com/streamdash/streamdash/internal/producer/xstream"
+	"github.com/streamdash/streamdash/internal/tweet"
 )
 
 func newPipeline(mutate ...func(*v1alpha1.TwitterPipeline)) *v1alpha1.TwitterPipeline {
@@ -123,18 +124,24 @@ func TestJitterBounds(t *testing.T) {
 	}
 }
 
+// TestProducerArgs decodes the pod's arguments the way the producer does
+// (producer.ParseArgs) and checks what the producer will run with.
 func TestProducerArgs(t *testing.T) {
 	tests := []struct {
 		name string
 		p    *v1alpha1.TwitterPipeline
-		// want are flags that must appear; absent must not.
-		want, absent []string
+		// want checks the decoded configuration.
+		want func(t *testing.T, c producer.Config)
 	}{
 		{
-			name:   "synthetic",
-			p:      newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Source.Replay.Synthetic.Count = 500 }),
-			want:   []string{"--stream=s", "--listen=$(POD_IP):8081", "--source=replay", "--rate=20", "--synthetic-seed=7", "--count=500", "--rewrite-timestamps=true"},
-			absent: []string{"--loop", "--replay-format=auto"},
+			name: "synthetic",
+			p:    newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Source.Replay.Synthetic.Count = 500 }),
+			want: func(t *testing.T, c producer.Config) {
+				if c.Stream != "s" || c.Listen != "$(POD_IP):8081" || c.Source != producer.SourceReplay || c.Replay.Rate != 20 ||
+					c.Replay.Seed != 7 || c.Replay.Count != 500 || !c.Replay.RewriteTimestamps || c.Replay.Loop || c.Replay.File != "" {
+					t.Errorf("config %+v", c)
+				}
+			},
 		},
 		{
 			name: "configmap replay",
@@ -145,20 +152,31 @@ func TestProducerArgs(t *testing.T) {
 					Format:       "v1.1", Rate: 5, Loop: true, RewriteTimestamps: &f,
 				}
 			}),
-			want: []string{"--source=replay", "--replay-file=/etc/streamdash/replay/tweets.ndjson", "--replay-format=v1.1",
-				"--rate=5", "--loop", "--rewrite-timestamps=false"},
+			want: func(t *testing.T, c producer.Config) {
+				if c.Replay.File != "/etc/streamdash/replay/tweets.ndjson" || c.Replay.Format != tweet.FormatV11 || c.Replay.Rate != 5 ||
+					!c.Replay.Loop || c.Replay.RewriteTimestamps {
+					t.Errorf("replay config %+v", c.Replay)
+				}
+			},
 		},
 		{
-			name: "x",
+			name: "x: rules, this pipeline's tag prefix, and a $ kept as written",
 			p: newPipeline(func(p *v1alpha1.TwitterPipeline) {
 				p.Spec.Source = v1alpha1.SourceSpec{X: &v1alpha1.XSource{
 					BearerTokenSecretRef: v1alpha1.SecretKeyReference{Name: "x", Key: "token"},
-					Rules:                []v1alpha1.XRule{{Value: "music has:hashtags", Tag: "music"}},
+					Rules:                []v1alpha1.XRule{{Value: "music has:hashtags", Tag: "music"}, {Value: "$(HOME) money"}},
 					Endpoint:             "http://127.0.0.1:9999",
 				}}
 			}),
-			want:   []string{"--source=x", `--x-rules=[{"value":"music has:hashtags","tag":"music"}]`, "--x-endpoint=http://127.0.0.1:9999"},
-			absent: []string{"--rate=10"},
+			want: func(t *testing.T, c producer.Config) {
+				want := []xstream.Rule{{Value: "music has:hashtags", Tag: "music"}, {Value: "$(HOME) money"}}
+				if c.Source != producer.SourceX || !slices.Equal(c.XRules, want) || c.XEndpoint != "http://127.0.0.1:9999" {
+					t.Errorf("x config %+v", c)
+				}
+				if c.RulesTagPrefix != "streamdash/team/demo:" {
+					t.Errorf("rules tag prefix %q, want this pipeline's", c.RulesTagPrefix)
+				}
+			},
 		},
 		{
 			name: "bluesky",
@@ -167,23 +185,45 @@ func TestProducerArgs(t *testing.T) {
 					Endpoint: "ws://127.0.0.1:1/subscribe", Languages: []string{"en", "fr"}, Keywords: []string{"music"},
 				}}
 			}),
-			want: []string{"--source=bluesky", "--jetstream-url=ws://127.0.0.1:1/subscribe", "--bluesky-langs=en,fr", "--bluesky-keywords=music"},
+			want: func(t *testing.T, c producer.Config) {
+				if c.Source != producer.SourceBluesky || c.JetstreamURL != "ws://127.0.0.1:1/subscribe" ||
+					!slices.Equal(c.BlueskyLangs, []string{"en", "fr"}) || !slices.Equal(c.BlueskyKeywords, []string{"music"}) {
+					t.Errorf("bluesky config %+v", c)
+				}
+			},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := producerArgs(tc.p, "s")
-			for _, w := range tc.want {
-				if !slices.Contains(got, w) {
-					t.Errorf("args %q lack %q", got, w)
-				}
+			args, err := producerArgs(tc.p, "s")
+			if err != nil {
+				t.Fatal(err)
 			}
-			for _, a := range tc.absent {
-				if slices.Contains(got, a) {
-					t.Errorf("args %q contain %q", got, a)
-				}
+			c, err := producer.ParseArgs(kubeletExpand(args), io.Discard)
+			if err != nil {
+				t.Fatalf("the producer refuses %q: %v", args, err)
 			}
+			tc.want(t, c)
 		})
+	}
+}
+
+// kubeletExpand undoes the kubelet's escaping of $$ (no variables are
+// expanded: $(POD_IP) stays as written).
+func kubeletExpand(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = strings.ReplaceAll(a, "$$", "$")
+	}
+	return out
+}
+
+func TestProducerArgsRefuseWhatCannotTravel(t *testing.T) {
+	p := newPipeline(func(p *v1alpha1.TwitterPipeline) {
+		p.Spec.Source = v1alpha1.SourceSpec{Bluesky: &v1alpha1.BlueskySource{Keywords: []string{"a,b"}}}
+	})
+	if _, err := producerArgs(p, "s"); err == nil {
+		t.Error("a keyword with a comma was encoded; the producer would read two keywords")
 	}
 }
 
@@ -203,7 +243,10 @@ func TestProducerPodTemplate(t *testing.T) {
 			Rules:                []v1alpha1.XRule{{Value: "a"}},
 		}}
 	})
-	tpl := r.producerPodTemplate(p, "s", "eu-west-1")
+	tpl, err := r.producerPodTemplate(p, "s", "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ps := tpl.Spec
 	if ps.SecurityContext == nil || !ptr.Deref(ps.SecurityContext.RunAsNonRoot, false) || ptr.Deref(ps.SecurityContext.RunAsUser, 0) != 65532 ||
 		ps.SecurityContext.SeccompProfile == nil || ps.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
@@ -255,26 +298,72 @@ func TestProducerPodTemplate(t *testing.T) {
 	}
 }
 
+func mustProducer(t *testing.T, r *Reconciler, p *v1alpha1.TwitterPipeline, inputs string) *appsv1.Deployment {
+	t.Helper()
+	d, err := r.desiredProducer(p, "s", "us-east-1", inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 func TestTemplateHashFollowsInputs(t *testing.T) {
 	r := testReconciler()
-	base := r.desiredProducer(newPipeline(), "s", "us-east-1")
-	same := r.desiredProducer(newPipeline(), "s", "us-east-1")
-	if base.Annotations[templateHashAnnotation] != same.Annotations[templateHashAnnotation] {
-		t.Fatal("the same pipeline gives two hashes")
+	hash := func(d *appsv1.Deployment) string { return d.Annotations[templateHashAnnotation] }
+	base := mustProducer(t, r, newPipeline(), "c1")
+	tests := []struct {
+		name string
+		d    *appsv1.Deployment
+		// wantRoll: the pod template (and so its hash) changes.
+		wantRoll bool
+	}{
+		{name: "the same pipeline", d: mustProducer(t, r, newPipeline(), "c1"), wantRoll: false},
+		{name: "a changed rate", d: mustProducer(t, r, newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Source.Replay.Rate = 99 }), "c1"), wantRoll: true},
+		{name: "a rotated Secret (new inputs checksum)", d: mustProducer(t, r, newPipeline(), "c2"), wantRoll: true},
+		{name: "pausing is not a roll", d: mustProducer(t, r, newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Producer.Replicas = ptr.To(int32(0)) }), "c1"), wantRoll: false},
 	}
-	changed := r.desiredProducer(newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Source.Replay.Rate = 99 }), "s", "us-east-1")
-	if base.Annotations[templateHashAnnotation] == changed.Annotations[templateHashAnnotation] {
-		t.Error("a changed rate keeps the hash: the producer would not roll")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if rolled := hash(tc.d) != hash(base); rolled != tc.wantRoll {
+				t.Errorf("hash changed = %v, want %v", rolled, tc.wantRoll)
+			}
+			if tc.d.Spec.Template.Annotations[templateHashAnnotation] != hash(tc.d) {
+				t.Errorf("pod template annotation %q differs from the Deployment's %q", tc.d.Spec.Template.Annotations[templateHashAnnotation], hash(tc.d))
+			}
+		})
 	}
-	paused := r.desiredProducer(newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Producer.Replicas = ptr.To(int32(0)) }), "s", "us-east-1")
-	if base.Annotations[templateHashAnnotation] != paused.Annotations[templateHashAnnotation] {
-		t.Error("pausing changes the pod template hash: scaling to 0 must not count as a roll")
+	if got := base.Spec.Template.Annotations[inputsChecksumAnnotation]; got != "c1" {
+		t.Errorf("inputs checksum annotation = %q, want c1", got)
+	}
+}
+
+func TestInputsChecksum(t *testing.T) {
+	sum := func(adds ...[4]string) string {
+		var c inputsChecksum
+		for _, a := range adds {
+			c.add(a[0], a[1], a[2], []byte(a[3]))
+		}
+		return c.sum()
+	}
+	key := [4]string{"Secret", "aws", "AWS_SECRET_ACCESS_KEY", "old-secret"}
+	rotated := [4]string{"Secret", "aws", "AWS_SECRET_ACCESS_KEY", "new-secret"}
+	if sum() != "" {
+		t.Error("no inputs should give no checksum (no annotation)")
+	}
+	if sum(key) == sum(rotated) {
+		t.Error("a rotated value keeps the checksum: the producer would not roll")
+	}
+	if sum(key) != sum(key) {
+		t.Error("the same value gives two checksums: the producer would roll on every pass")
+	}
+	if strings.Contains(sum(key), "old-secret") {
+		t.Error("the checksum carries the value")
 	}
 }
 
 func TestProducerDrifted(t *testing.T) {
 	r := testReconciler()
-	desired := r.desiredProducer(newPipeline(), "s", "us-east-1")
+	desired := mustProducer(t, r, newPipeline(), "c1")
 	// stored is what the API server gives back: defaults filled in.
 	stored := func(mutate func(d *appsv1.Deployment)) *appsv1.Deployment {
 		d := desired.DeepCopy()
@@ -345,119 +434,6 @@ func TestProducerState(t *testing.T) {
 				t.Errorf("producerState() = %v %s, want %v %s", ready, reason, tc.wantReady, tc.wantReason)
 			}
 		})
-	}
-}
-
-func TestCollectionUpdate(t *testing.T) {
-	p := newPipeline()
-	desc := description(p)
-	coll := func(description, sql string) openapi.Collection {
-		c := openapi.Collection{Description: &desc}
-		if description != desc {
-			c.Description = openapi.PtrString(description)
-		}
-		if sql != "" {
-			c.FieldMappingQuery = &openapi.FieldMappingQuery{Sql: openapi.PtrString(sql)}
-		}
-		return c
-	}
-	tests := []struct {
-		name      string
-		transform string
-		observed  openapi.Collection
-		// wantOpts is how many update options are needed (0: no update).
-		wantOpts int
-		// wantSQL is the transformation sent, when one is.
-		wantSQL string
-	}{
-		{name: "as desired", observed: coll(desc, ""), wantOpts: 0},
-		{name: "identity counts as none", observed: coll(desc, "select *  FROM _input"), wantOpts: 0},
-		{name: "description drifted", observed: coll("hand edited", ""), wantOpts: 1},
-		{name: "transformation added", transform: "SELECT * EXCEPT (text) FROM _input", observed: coll(desc, ""),
-			wantOpts: 1, wantSQL: "SELECT * EXCEPT (text) FROM _input"},
-		{name: "transformation removed: reset to identity", observed: coll(desc, "SELECT * EXCEPT (text) FROM _input"),
-			wantOpts: 1, wantSQL: identityTransform},
-		{name: "whitespace is not a change", transform: "SELECT *\n  EXCEPT (text) FROM _input", observed: coll(desc, "SELECT * EXCEPT (text) FROM _input")},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Rockset.IngestTransformation = tc.transform })
-			opts := collectionUpdate(p, tc.observed)
-			if len(opts) != tc.wantOpts {
-				t.Fatalf("collectionUpdate() gave %d options, want %d", len(opts), tc.wantOpts)
-			}
-			var req openapi.CreateCollectionRequest
-			for _, o := range opts {
-				o(&req)
-			}
-			if tc.wantSQL != "" && (req.FieldMappingQuery == nil || req.FieldMappingQuery.GetSql() != tc.wantSQL) {
-				t.Errorf("transformation sent = %+v, want %q", req.FieldMappingQuery, tc.wantSQL)
-			}
-		})
-	}
-}
-
-func TestCollectionCreateRequest(t *testing.T) {
-	p := newPipeline(func(p *v1alpha1.TwitterPipeline) {
-		p.Spec.Rockset.Retention = &metav1.Duration{Duration: 48 * time.Hour}
-		p.Spec.Rockset.IngestTransformation = "SELECT * FROM _input WHERE lang = 'en'"
-	})
-	var req openapi.CreateCollectionRequest
-	for _, o := range collectionOptions(p, "stream-1", "eu-west-1") {
-		o(&req)
-	}
-	if len(req.Sources) != 1 {
-		t.Fatalf("sources = %+v", req.Sources)
-	}
-	src := req.Sources[0]
-	if src.GetIntegrationName() != "streamdash-team-demo" || src.Kinesis == nil || src.Kinesis.StreamName != "stream-1" ||
-		src.Kinesis.GetAwsRegion() != "eu-west-1" || src.Kinesis.GetOffsetResetPolicy() != "EARLIEST" ||
-		src.FormatParams == nil || !src.FormatParams.GetJson() {
-		t.Errorf("source = %+v kinesis %+v", src, src.Kinesis)
-	}
-	if req.EventTimeInfo == nil || req.EventTimeInfo.Field != "timestamp_ms" || req.EventTimeInfo.GetFormat() != "milliseconds_since_epoch" {
-		t.Errorf("event_time_info = %+v", req.EventTimeInfo)
-	}
-	if req.GetRetentionSecs() != 48*3600 {
-		t.Errorf("retention_secs = %d", req.GetRetentionSecs())
-	}
-	if req.FieldMappingQuery == nil || req.FieldMappingQuery.GetSql() != p.Spec.Rockset.IngestTransformation {
-		t.Errorf("field_mapping_query = %+v", req.FieldMappingQuery)
-	}
-}
-
-func TestClassifyRockset(t *testing.T) {
-	withStatus := func(code int) error {
-		return rockerr.Error{ErrorModel: &openapi.ErrorModel{Message: openapi.PtrString("m")}, StatusCode: code, Cause: errors.New("x")}
-	}
-	tests := []struct {
-		name string
-		err  error
-		want rocksetKind
-	}{
-		{name: "404", err: withStatus(http.StatusNotFound), want: rsNotFound},
-		{name: "409", err: withStatus(http.StatusConflict), want: rsConflict},
-		{name: "429", err: withStatus(http.StatusTooManyRequests), want: rsThrottled},
-		{name: "503", err: withStatus(http.StatusServiceUnavailable), want: rsThrottled},
-		{name: "401", err: withStatus(http.StatusUnauthorized), want: rsAuth},
-		{name: "400", err: withStatus(http.StatusBadRequest), want: rsRejected},
-		{name: "500", err: withStatus(http.StatusInternalServerError), want: rsOther},
-		{name: "no answer", err: rockerr.Error{Cause: errors.New("dial tcp: connection refused")}, want: rsUnreachable},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := classifyRockset(tc.err); got != tc.want {
-				t.Errorf("classifyRockset() = %d, want %d", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestRocksetMessageRedactsKeys(t *testing.T) {
-	key := strings.Repeat("AbC123xyz", 6)
-	err := rockerr.Error{ErrorModel: &openapi.ErrorModel{Message: openapi.PtrString("bad header ApiKey " + key)}, StatusCode: 401}
-	if m := rocksetMessage(err); strings.Contains(m, key) {
-		t.Errorf("message %q carries the key", m)
 	}
 }
 

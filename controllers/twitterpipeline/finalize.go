@@ -14,6 +14,7 @@ import (
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/controllers/status"
 	"github.com/streamdash/streamdash/internal/kinesis"
+	"github.com/streamdash/streamdash/internal/rockset"
 )
 
 // finalize runs the deletion policy. With Delete it removes, in order, the
@@ -107,48 +108,68 @@ func (r *Reconciler) resolveForDeletion(ctx context.Context, s *pass) outcome {
 }
 
 func (r *Reconciler) deleteCollection(ctx context.Context, s *pass) outcome {
-	ws, name := rocksetconn.Workspace(s.p), rocksetconn.Collection(s.p)
+	p := s.p
+	ws, name := rocksetconn.Workspace(p), rocksetconn.Collection(p)
 	what := fmt.Sprintf("collection %s.%s", ws, name)
 	c, err := s.rockset.GetCollection(ctx, ws, name)
 	if err != nil {
-		if classifyRockset(err) == rsNotFound {
+		if rockset.IsNotFound(err) {
 			return done()
 		}
 		return r.rocksetFailed(s, "read "+what, err)
 	}
-	if src := collectionSourceStream(c); src != "" && src != s.streamName {
-		return done() // not ours: it reads another stream
+	switch rockset.CollectionOwnership(desiredCollection(p, s.streamName, s.region), c) {
+	case rockset.NotOwned:
+		return done() // not this pipeline's: never delete it
+	case rockset.Adopted:
+		if !deleteAdopted(p) {
+			r.event(p, status.EventNormal, EventResourcesRetained, "Retain",
+				fmt.Sprintf("keeping adopted %s (spec.adoption.deleteAdopted is false)", what))
+			return done()
+		}
 	}
 	s.deleting = "deleting " + what
-	if c.GetStatus() != "DELETED" {
-		if err := s.rockset.DeleteCollection(ctx, ws, name); err != nil && classifyRockset(err) != rsNotFound {
+	if c.Status != rockset.CollectionDeleted {
+		if err := s.rockset.DeleteCollection(ctx, ws, name); err != nil && !rockset.IsNotFound(err) {
 			return r.rocksetFailed(s, "delete "+what, err)
 		}
-		r.event(s.p, status.EventNormal, EventCollectionDeleted, "Delete", "deleted "+what)
+		r.event(p, status.EventNormal, EventCollectionDeleted, "Delete", "deleted "+what)
 	}
 	return waitFor(waitDeletion)
 }
 
 func (r *Reconciler) deleteIntegration(ctx context.Context, s *pass) outcome {
-	name := rocksetconn.Integration(s.p)
-	if _, err := s.rockset.GetIntegration(ctx, name); err != nil {
-		if classifyRockset(err) == rsNotFound {
+	p := s.p
+	name := rocksetconn.Integration(p)
+	in, err := s.rockset.GetIntegration(ctx, name)
+	if err != nil {
+		if rockset.IsNotFound(err) {
 			return done()
 		}
 		return r.rocksetFailed(s, "read integration "+name, err)
 	}
+	if in.Description != description(p) {
+		// Adopted (integrations cannot be marked) or someone else's.
+		if !deleteAdopted(p) {
+			if adoptionAllowed(p) {
+				r.event(p, status.EventNormal, EventResourcesRetained, "Retain",
+					fmt.Sprintf("keeping adopted Rockset integration %s (spec.adoption.deleteAdopted is false)", name))
+			}
+			return done()
+		}
+	}
 	s.deleting = "deleting integration " + name
 	if err := s.rockset.DeleteIntegration(ctx, name); err != nil {
-		switch classifyRockset(err) {
-		case rsNotFound:
-		case rsConflict, rsRejected:
+		switch rockset.KindOf(err) {
+		case rockset.KindNotFound:
+		case rockset.KindConflict, rockset.KindRejected:
 			// DEPENDENTRESOURCES: the collection is still going away.
 			return waitFor(waitDeletion)
 		default:
 			return r.rocksetFailed(s, "delete integration "+name, err)
 		}
 	}
-	r.event(s.p, status.EventNormal, EventIntegrationDeleted, "Delete", "deleted Rockset integration "+name)
+	r.event(p, status.EventNormal, EventIntegrationDeleted, "Delete", "deleted Rockset integration "+name)
 	return waitFor(waitDeletion)
 }
 
@@ -161,8 +182,13 @@ func (r *Reconciler) deleteStream(ctx context.Context, s *pass) outcome {
 	if err != nil {
 		return r.streamFailed(s, "describe", err)
 	}
-	if owner, ok := st.Tags[tagPipeline]; ok && owner != streamTags(s.p)[tagPipeline] {
-		return done() // another pipeline's stream: never delete it
+	if owner, ok := st.Tags[tagPipeline]; !ok || owner != streamTags(s.p)[tagPipeline] {
+		return done() // not this pipeline's stream: never delete it
+	}
+	if st.Tags[tagAdopted] == "true" && !deleteAdopted(s.p) {
+		r.event(s.p, status.EventNormal, EventResourcesRetained, "Retain",
+			fmt.Sprintf("keeping adopted Kinesis stream %s (spec.adoption.deleteAdopted is false)", name))
+		return done()
 	}
 	s.deleting = "deleting stream " + name
 	if st.Status != kinesis.StatusDeleting {

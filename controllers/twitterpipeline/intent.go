@@ -70,9 +70,6 @@ const (
 	waitStream     = 2 * time.Second
 	waitCollection = 3 * time.Second
 	waitDeletion   = time.Second
-	// ingestCheck is how often a READY collection whose document count is
-	// moving is read again (one status write per check at most).
-	ingestCheck = 30 * time.Second
 )
 
 // jitter spreads d by up to +20% so that many pipelines created together do

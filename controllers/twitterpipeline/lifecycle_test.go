@@ -2,6 +2,7 @@ package twitterpipeline_test
 
 import (
 	"context"
+	"io"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,14 +24,13 @@ import (
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/controllers/twitterpipeline"
+	"github.com/streamdash/streamdash/internal/producer"
 )
 
 func isNotFound(err error) bool {
 	var re rockerr.Error
 	return errors.As(err, &re) && re.IsNotFoundError()
 }
-
-func hasArg(args []string, a string) bool { return slices.Contains(args, a) }
 
 // TestPipelineLifecycle: create -> stream, integration, collection, producer
 // -> Ready once the producer is available; quiet steady state; reshard;
@@ -122,10 +122,12 @@ func TestPipelineLifecycle(t *testing.T) {
 	}
 	pod := d.Spec.Template.Spec
 	c := pod.Containers[0]
-	for _, want := range []string{"--stream=" + stream, "--listen=$(POD_IP):8081", "--source=replay", "--synthetic-seed=42", "--rate=50"} {
-		if !hasArg(c.Args, want) {
-			t.Errorf("producer args %q lack %q", c.Args, want)
-		}
+	// The arguments as the producer reads them (the typed contract).
+	if cfg, err := producer.ParseArgs(c.Args, io.Discard); err != nil {
+		t.Errorf("the producer refuses its arguments %q: %v", c.Args, err)
+	} else if cfg.Stream != stream || cfg.Listen != "$(POD_IP):8081" || cfg.Source != producer.SourceReplay ||
+		cfg.Replay.Seed != 42 || cfg.Replay.Rate != 50 {
+		t.Errorf("producer config from %q = %+v", c.Args, cfg)
 	}
 	if c.Image != testImage || !slices.Equal(c.Command, []string{"producer"}) {
 		t.Errorf("producer image %q command %q", c.Image, c.Command)

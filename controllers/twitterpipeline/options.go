@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/internal/kinesis"
+	"github.com/streamdash/streamdash/internal/rockset"
 )
 
 // Options configure the TwitterPipeline controller. cmd/manager fills them
@@ -40,6 +41,13 @@ type Options struct {
 	// for drift (--resync-period). Default 10m.
 	ResyncPeriod time.Duration
 
+	// IngestCheckInterval is how often a pipeline's collection is read for
+	// its document count, last ingest time and source state
+	// (--ingest-check-interval). Status is written only when one changed, so
+	// an idle pipeline writes nothing. Default 30s: with jitter, status
+	// follows ingest, and a stopped ingest, within 60s.
+	IngestCheckInterval time.Duration
+
 	// MaxConcurrentReconciles bounds parallel reconciles. Default 8: a pass
 	// mostly waits on AWS and the Rockset API, so more workers than cores
 	// pay off (see TestScale).
@@ -51,12 +59,13 @@ type Options struct {
 	// NewStreams and NewRockset replace the AWS and Rockset clients, for
 	// tests that need failures a real server cannot produce. Default: the real clients.
 	NewStreams func(region string, creds *kinesis.Credentials) kinesis.Streams
-	NewRockset func(conn rocksetconn.Connection) (RocksetAPI, error)
+	NewRockset func(conn rocksetconn.Connection) (rockset.API, error)
 }
 
 // Defaults used when Options leave a field empty.
 const (
 	DefaultResyncPeriod            = 10 * time.Minute
+	DefaultIngestCheckInterval     = 30 * time.Second
 	DefaultMaxConcurrentReconciles = 8
 	defaultRocksetTimeout          = 15 * time.Second
 )
@@ -68,6 +77,9 @@ var passthroughEnv = []string{"AWS_ENDPOINT_URL_KINESIS", "AWS_ENDPOINT_URL"}
 func (o *Options) setDefaults() {
 	if o.ResyncPeriod <= 0 {
 		o.ResyncPeriod = DefaultResyncPeriod
+	}
+	if o.IngestCheckInterval <= 0 {
+		o.IngestCheckInterval = DefaultIngestCheckInterval
 	}
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles

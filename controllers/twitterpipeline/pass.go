@@ -2,11 +2,12 @@ package twitterpipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/rockset/rockset-go-client/openapi"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/internal/kinesis"
+	"github.com/streamdash/streamdash/internal/rockset"
 )
 
 // pass is one reconcile of one pipeline: what it resolved before the steps
@@ -27,12 +29,15 @@ type pass struct {
 	awsCreds   *kinesis.Credentials
 	conn       rocksetconn.Connection
 	streams    kinesis.Streams
-	rockset    RocksetAPI
+	rockset    rockset.API
+
+	// inputs fingerprints the Secret and ConfigMap values the producer reads.
+	inputs inputsChecksum
 
 	// Observations.
 	stream        *kinesis.Stream
 	integrationOK bool
-	collection    *openapi.Collection
+	collection    *rockset.Collection
 	deployment    *appsv1.Deployment
 	// postsWritten is the producer's count of posts written, when it could be read.
 	postsWritten *int64
@@ -58,6 +63,24 @@ func (s *pass) setPart(condType string, ready bool, reason, message string) {
 		s.parts = map[string]part{}
 	}
 	s.parts[condType] = part{ready: ready, reason: reason, message: message}
+}
+
+// inputsChecksum fingerprints values the producer reads from Secrets and
+// ConfigMaps, without keeping them: only a hash of each value.
+type inputsChecksum struct{ parts []string }
+
+func (c *inputsChecksum) add(kind, name, key string, value []byte) {
+	sum := sha256.Sum256(value)
+	c.parts = append(c.parts, kind+"/"+name+"/"+key+"="+hex.EncodeToString(sum[:]))
+}
+
+// sum is the checksum of everything added, "" when nothing was.
+func (c *inputsChecksum) sum() string {
+	if len(c.parts) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(strings.Join(c.parts, "\n")))
+	return hex.EncodeToString(sum[:])[:16]
 }
 
 // AWS credential keys in spec.stream.credentialsSecretRef.
@@ -157,6 +180,8 @@ func (r *Reconciler) resolveConnections(ctx context.Context, s *pass) outcome {
 			var secret string
 			secret, err = rocksetconn.ReadSecretKey(ctx, r.client, key, awsSecretAccessKeyKey)
 			s.awsCreds = &kinesis.Credentials{AccessKeyID: strings.TrimSpace(id), SecretAccessKey: strings.TrimSpace(secret)}
+			s.inputs.add("Secret", key.Name, awsAccessKeyIDKey, []byte(id))
+			s.inputs.add("Secret", key.Name, awsSecretAccessKeyKey, []byte(secret))
 		}
 		if rocksetconn.IsMissingSecret(err) {
 			return stalled(ReasonMissingSecret, missingMessage("AWS credentials (spec.stream.credentialsSecretRef)", err), 0)
@@ -180,11 +205,13 @@ func (r *Reconciler) checkSourceReferences(ctx context.Context, s *pass) outcome
 	p := s.p
 	if x := p.Spec.Source.X; x != nil {
 		key := types.NamespacedName{Namespace: p.Namespace, Name: x.BearerTokenSecretRef.Name}
-		if _, err := rocksetconn.ReadSecretKey(ctx, r.client, key, x.BearerTokenSecretRef.Key); rocksetconn.IsMissingSecret(err) {
+		token, err := rocksetconn.ReadSecretKey(ctx, r.client, key, x.BearerTokenSecretRef.Key)
+		if rocksetconn.IsMissingSecret(err) {
 			return stalled(ReasonMissingSecret, missingMessage("X bearer token (spec.source.x.bearerTokenSecretRef)", err), 0)
 		} else if err != nil {
 			return retry(err)
 		}
+		s.inputs.add("Secret", key.Name, x.BearerTokenSecretRef.Key, []byte(token))
 	}
 	if rp := p.Spec.Source.Replay; rp != nil && rp.ConfigMapRef != nil {
 		var cm corev1.ConfigMap
@@ -196,11 +223,12 @@ func (r *Reconciler) checkSourceReferences(ctx context.Context, s *pass) outcome
 		case err != nil:
 			return retry(err)
 		}
-		_, inData := cm.Data[rp.ConfigMapRef.Key]
-		_, inBinary := cm.BinaryData[rp.ConfigMapRef.Key]
+		text, inData := cm.Data[rp.ConfigMapRef.Key]
+		bin, inBinary := cm.BinaryData[rp.ConfigMapRef.Key]
 		if !inData && !inBinary {
 			return stalled(ReasonMissingConfigMap, fmt.Sprintf("replay ConfigMap %s has no key %q", key, rp.ConfigMapRef.Key), 0)
 		}
+		s.inputs.add("ConfigMap", key.Name, rp.ConfigMapRef.Key, append([]byte(text), bin...))
 	}
 	return done()
 }

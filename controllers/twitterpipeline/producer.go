@@ -22,6 +22,9 @@ import (
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/status"
+	"github.com/streamdash/streamdash/internal/producer"
+	"github.com/streamdash/streamdash/internal/producer/xstream"
+	"github.com/streamdash/streamdash/internal/tweet"
 )
 
 // Producer pod constants from the operator contract.
@@ -34,6 +37,9 @@ const (
 	tmpVolume              = "tmp"
 	nonRootUID             = 65532
 	templateHashAnnotation = "streamdash.io/template-hash"
+	// inputsChecksumAnnotation on the pod template fingerprints the Secret
+	// and ConfigMap data the producer reads; a change rolls the producer.
+	inputsChecksumAnnotation = "streamdash.io/inputs-checksum"
 )
 
 // Labels from the operator contract.
@@ -57,63 +63,71 @@ func producerLabels(p *v1alpha1.TwitterPipeline) map[string]string {
 	return l
 }
 
-// producerArgs are the producer's flags for the pipeline's source.
-func producerArgs(p *v1alpha1.TwitterPipeline, stream string) []string {
-	args := []string{
-		"--stream=" + stream,
-		fmt.Sprintf("--listen=$(POD_IP):%d", producerPort),
-	}
+// producerConfig is what the producer runs with for the pipeline's source:
+// the typed contract (internal/producer) that the pod's arguments encode.
+func producerConfig(p *v1alpha1.TwitterPipeline, stream string) producer.Config {
+	c := producer.Defaults()
+	c.Stream = stream
+	c.Listen = fmt.Sprintf("$(POD_IP):%d", producerPort)
 	src := p.Spec.Source
 	switch {
 	case src.Replay != nil:
 		r := src.Replay
-		rate := r.Rate
-		if rate <= 0 {
-			rate = 10
+		c.Source = producer.SourceReplay
+		c.Replay.Rate = float64(r.Rate)
+		if r.Rate <= 0 {
+			c.Replay.Rate = producer.DefaultRate
 		}
-		args = append(args, "--source=replay", fmt.Sprintf("--rate=%d", rate))
 		switch {
 		case r.Synthetic != nil:
-			args = append(args, fmt.Sprintf("--synthetic-seed=%d", r.Synthetic.Seed))
-			if r.Synthetic.Count > 0 {
-				args = append(args, fmt.Sprintf("--count=%d", r.Synthetic.Count))
-			}
+			c.Replay.Seed = r.Synthetic.Seed
+			c.Replay.Count = int(r.Synthetic.Count)
 		case r.ConfigMapRef != nil:
-			args = append(args, "--replay-file="+path.Join(replayMountPath, r.ConfigMapRef.Key))
+			c.Replay.File = path.Join(replayMountPath, r.ConfigMapRef.Key)
 		case r.File != "":
-			args = append(args, "--replay-file="+r.File)
+			c.Replay.File = r.File
 		}
-		if r.Synthetic == nil {
-			format := string(r.Format)
-			if format == "" {
-				format = "auto"
-			}
-			args = append(args, "--replay-format="+format)
+		if r.Synthetic == nil && r.Format != "" {
+			c.Replay.Format = tweet.Format(r.Format)
 		}
-		args = append(args, fmt.Sprintf("--rewrite-timestamps=%t", r.RewriteTimestamps == nil || *r.RewriteTimestamps))
-		if r.Loop {
-			args = append(args, "--loop")
-		}
+		c.Replay.RewriteTimestamps = r.RewriteTimestamps == nil || *r.RewriteTimestamps
+		c.Replay.Loop = r.Loop
 	case src.X != nil:
-		rules, _ := json.Marshal(src.X.Rules) // []XRule always marshals
-		args = append(args, "--source=x", "--x-rules="+string(rules))
+		c.Source = producer.SourceX
+		for _, r := range src.X.Rules {
+			c.XRules = append(c.XRules, xstream.Rule{Value: r.Value, Tag: r.Tag})
+		}
+		// The producer deletes exactly the rules carrying this prefix.
+		c.RulesTagPrefix = producer.RulesTagPrefix(p.Namespace, p.Name)
 		if src.X.Endpoint != "" {
-			args = append(args, "--x-endpoint="+src.X.Endpoint)
+			c.XEndpoint = src.X.Endpoint
 		}
 	case src.Bluesky != nil:
 		b := src.Bluesky
-		args = append(args, "--source=bluesky")
+		c.Source = producer.SourceBluesky
 		if b.Endpoint != "" {
-			args = append(args, "--jetstream-url="+b.Endpoint)
+			c.JetstreamURL = b.Endpoint
 		}
-		if len(b.Languages) > 0 {
-			args = append(args, "--bluesky-langs="+strings.Join(b.Languages, ","))
-		}
-		if len(b.Keywords) > 0 {
-			args = append(args, "--bluesky-keywords="+strings.Join(b.Keywords, ","))
+		c.BlueskyLangs = b.Languages
+		c.BlueskyKeywords = b.Keywords
+	}
+	return c
+}
+
+// producerArgs are the producer's arguments for the pipeline. A '$' in a
+// value is doubled so that the kubelet passes it through as written; only
+// --listen relies on $(POD_IP) being expanded.
+func producerArgs(p *v1alpha1.TwitterPipeline, stream string) ([]string, error) {
+	args, err := producerConfig(p, stream).Args()
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range args {
+		if !strings.HasPrefix(a, "--listen=") {
+			args[i] = strings.ReplaceAll(a, "$", "$$")
 		}
 	}
-	return args
+	return args, nil
 }
 
 func secretEnv(name string, ref corev1.SecretKeySelector) corev1.EnvVar {
@@ -142,7 +156,7 @@ func (r *Reconciler) producerEnv(p *v1alpha1.TwitterPipeline, region string) []c
 			secretEnv(awsSecretAccessKeyKey, corev1.SecretKeySelector{LocalObjectReference: obj, Key: awsSecretAccessKeyKey}))
 	}
 	if x := p.Spec.Source.X; x != nil {
-		env = append(env, secretEnv("X_BEARER_TOKEN", corev1.SecretKeySelector{
+		env = append(env, secretEnv(producer.BearerTokenEnv, corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: x.BearerTokenSecretRef.Name},
 			Key:                  x.BearerTokenSecretRef.Key,
 		}))
@@ -171,7 +185,11 @@ func producerReplicas(p *v1alpha1.TwitterPipeline) int32 {
 }
 
 // producerPodTemplate is the hardened pod template for the pipeline's producer.
-func (r *Reconciler) producerPodTemplate(p *v1alpha1.TwitterPipeline, stream, region string) corev1.PodTemplateSpec {
+func (r *Reconciler) producerPodTemplate(p *v1alpha1.TwitterPipeline, stream, region string) (corev1.PodTemplateSpec, error) {
+	args, err := producerArgs(p, stream)
+	if err != nil {
+		return corev1.PodTemplateSpec{}, err
+	}
 	image := p.Spec.Producer.Image
 	if image == "" {
 		image = r.opts.Image
@@ -201,7 +219,7 @@ func (r *Reconciler) producerPodTemplate(p *v1alpha1.TwitterPipeline, stream, re
 				Name:    producerContainer,
 				Image:   image,
 				Command: []string{"producer"},
-				Args:    producerArgs(p, stream),
+				Args:    args,
 				Env:     r.producerEnv(p, region),
 				Ports:   []corev1.ContainerPort{{Name: producerPortName, ContainerPort: producerPort, Protocol: corev1.ProtocolTCP}},
 				ReadinessProbe: &corev1.Probe{
@@ -223,7 +241,7 @@ func (r *Reconciler) producerPodTemplate(p *v1alpha1.TwitterPipeline, stream, re
 			}},
 			Volumes: volumes,
 		},
-	}
+	}, nil
 }
 
 // templateHash fingerprints the inputs that should roll the producer.
@@ -233,11 +251,20 @@ func templateHash(t corev1.PodTemplateSpec) string {
 	return hex.EncodeToString(sum[:])[:16]
 }
 
-// desiredProducer is the producer Deployment the pipeline wants.
-func (r *Reconciler) desiredProducer(p *v1alpha1.TwitterPipeline, stream, region string) *appsv1.Deployment {
-	tpl := r.producerPodTemplate(p, stream, region)
+// desiredProducer is the producer Deployment the pipeline wants. inputs is
+// the checksum of the Secret and ConfigMap data the producer reads (see
+// pass.inputs): it is a pod-template annotation, so a rotated key or a new
+// replay file rolls the producer.
+func (r *Reconciler) desiredProducer(p *v1alpha1.TwitterPipeline, stream, region, inputs string) (*appsv1.Deployment, error) {
+	tpl, err := r.producerPodTemplate(p, stream, region)
+	if err != nil {
+		return nil, err
+	}
+	if inputs != "" {
+		tpl.Annotations = map[string]string{inputsChecksumAnnotation: inputs}
+	}
 	hash := templateHash(tpl)
-	tpl.Annotations = map[string]string{templateHashAnnotation: hash}
+	tpl.Annotations = mergeMaps(tpl.Annotations, map[string]string{templateHashAnnotation: hash})
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        producerName(p),
@@ -252,7 +279,7 @@ func (r *Reconciler) desiredProducer(p *v1alpha1.TwitterPipeline, stream, region
 			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
 			Template: tpl,
 		},
-	}
+	}, nil
 }
 
 // producerDrifted says whether existing must be updated to desired: the
@@ -287,12 +314,17 @@ func producerDrifted(existing, desired *appsv1.Deployment) bool {
 // availability. The Deployment is owned, so its changes bring us back.
 func (r *Reconciler) reconcileProducer(ctx context.Context, s *pass) outcome {
 	p := s.p
-	desired := r.desiredProducer(p, s.streamName, s.region)
+	desired, err := r.desiredProducer(p, s.streamName, s.region, s.inputs.sum())
+	if err != nil {
+		msg := fmt.Sprintf("the producer's arguments cannot be built: %v", err)
+		s.setPart(v1alpha1.ConditionProducerReady, false, ReasonInvalidSpec, msg)
+		return stalled(ReasonInvalidSpec, msg, 0)
+	}
 	if err := controllerutil.SetControllerReference(p, desired, r.client.Scheme()); err != nil {
 		return retry(err)
 	}
 	var existing appsv1.Deployment
-	err := r.client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: desired.Name}, &existing)
+	err = r.client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: desired.Name}, &existing)
 	switch {
 	case apierrors.IsNotFound(err):
 		if err := r.client.Create(ctx, desired); err != nil {

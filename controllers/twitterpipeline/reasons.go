@@ -27,6 +27,9 @@ const (
 	ReasonProducerConflict    = "ProducerConflict"
 	ReasonSecretConflict      = "SecretConflict"
 	ReasonDeletionBlocked     = "DeletionBlocked"
+	// ReasonAdoptionRequired: a stream, integration or collection of the
+	// pipeline's names exists and was not created by it.
+	ReasonAdoptionRequired = "AdoptionRequired"
 
 	// StreamReady.
 	ReasonStreamActive     = "StreamActive"
@@ -46,6 +49,9 @@ const (
 	ReasonAnalyticsUnreachable = "AnalyticsUnreachable"
 	ReasonRocksetThrottled     = "RocksetThrottled"
 	ReasonRocksetError         = "RocksetError"
+	// ReasonIngestFailed: the collection exists but its source cannot ingest
+	// (its state is ERROR or SUSPENDED); the message carries the source's.
+	ReasonIngestFailed = "IngestFailed"
 
 	// ProducerReady.
 	ReasonProducerAvailable   = "ProducerAvailable"
@@ -64,6 +70,8 @@ const (
 	EventStreamTagged       = "StreamTagged"
 	EventStreamDeleted      = "StreamDeleted"
 	EventIntegrationCreated = "IntegrationCreated"
+	EventIntegrationAdopted = "IntegrationAdopted"
+	EventCollectionAdopted  = "CollectionAdopted"
 	EventIntegrationDeleted = "IntegrationDeleted"
 	EventWorkspaceCreated   = "WorkspaceCreated"
 	EventCollectionCreated  = "CollectionCreated"

@@ -134,16 +134,14 @@ func observeParts(s *pass) {
 	}
 	if c := s.collection; c != nil {
 		cs := &v1alpha1.CollectionStatus{
-			Workspace: rocksetconn.Workspace(p), Name: rocksetconn.Collection(p), Status: c.GetStatus(),
+			Workspace: rocksetconn.Workspace(p), Name: rocksetconn.Collection(p), Status: c.Status,
+			DocumentCount: c.DocCount,
 		}
-		if st := c.Stats; st != nil {
-			cs.DocumentCount = st.GetDocCount()
-			if ms := st.GetLastUpdatedMs(); ms > 0 {
-				// Whole seconds: metav1.Time serialises to seconds, and a
-				// finer in-memory value would look like a change on every pass.
-				t := metav1.NewTime(time.UnixMilli(ms).UTC().Truncate(time.Second))
-				cs.LastIngestTime = &t
-			}
+		if !c.LastUpdated.IsZero() {
+			// Whole seconds: metav1.Time serialises to seconds, and a
+			// finer in-memory value would look like a change on every pass.
+			t := metav1.NewTime(c.LastUpdated.UTC().Truncate(time.Second))
+			cs.LastIngestTime = &t
 		}
 		p.Status.Collection = cs
 	}

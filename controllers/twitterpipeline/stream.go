@@ -17,6 +17,9 @@ const (
 	tagPipeline  = "streamdash.io/pipeline"
 	tagManagedBy = "streamdash.io/managed-by"
 	managedBy    = "streamdash"
+	// tagAdopted marks a stream the pipeline adopted rather than created:
+	// deletion keeps it unless spec.adoption.deleteAdopted says otherwise.
+	tagAdopted = "streamdash.io/adopted"
 )
 
 func streamTags(p *v1alpha1.TwitterPipeline) map[string]string {
@@ -56,13 +59,22 @@ func (r *Reconciler) reconcileStream(ctx context.Context, s *pass) outcome {
 	}
 	s.stream = &st
 
-	if owner, ok := st.Tags[tagPipeline]; ok && owner != want.Tags[tagPipeline] {
+	owner, tagged := st.Tags[tagPipeline]
+	switch {
+	case tagged && owner != want.Tags[tagPipeline]:
 		msg := fmt.Sprintf("stream %s belongs to TwitterPipeline %s; choose another spec.stream.name", name, owner)
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonStreamConflict, msg)
 		return stalled(ReasonStreamConflict, msg, r.opts.ResyncPeriod)
-	}
-	if _, ok := st.Tags[tagPipeline]; !ok && (p.Status.Stream == nil || p.Status.Stream.ARN == "") {
-		r.event(p, status.EventNormal, EventStreamAdopted, "Adopt", fmt.Sprintf("adopting existing Kinesis stream %s", name))
+	case !tagged && !adoptionAllowed(p):
+		msg := fmt.Sprintf("Kinesis stream %s exists and was not created by this pipeline (no %s tag); %s", name, tagPipeline, adoptionHint(p))
+		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonAdoptionRequired, msg)
+		return stalled(ReasonAdoptionRequired, msg, r.opts.ResyncPeriod)
+	case !tagged:
+		// Adopting: the tags below mark it as this pipeline's, and as adopted.
+		want.Tags[tagAdopted] = "true"
+		r.event(p, status.EventNormal, EventStreamAdopted, "Adopt", fmt.Sprintf("adopting existing Kinesis stream %s (spec.adoption.policy Adopt)", name))
+	case st.Tags[tagAdopted] == "true":
+		want.Tags[tagAdopted] = "true"
 	}
 	if st.Status == kinesis.StatusDeleting {
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonStreamDeleting,
