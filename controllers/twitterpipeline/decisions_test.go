@@ -2,8 +2,8 @@ package twitterpipeline
 
 import (
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"

@@ -2,9 +2,9 @@ package twitterpipeline_test
 
 import (
 	"context"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"

@@ -40,7 +40,9 @@ func TestNextCollectionAction(t *testing.T) {
 		{name: "adopted earlier counts as ours", want: want, observed: ready(func(c *Collection) { c.Description = want.AdoptedDescription }), wantKind: CollectionNone},
 		{name: "not READY yet", want: want, observed: ready(func(c *Collection) { c.Status = "CREATED" }), wantKind: CollectionWait, wantMessage: "CREATED"},
 		{name: "READY but source in ERROR is not healthy", want: want,
-			observed:    ready(func(c *Collection) { c.Sources[0].State, c.Sources[0].Message = SourceError, "write batch: cannot store record" }),
+			observed: ready(func(c *Collection) {
+				c.Sources[0].State, c.Sources[0].Message = SourceError, "write batch: cannot store record"
+			}),
 			wantKind:    CollectionSourceFailed,
 			wantMessage: "stream s1 is ERROR: write batch: cannot store record"},
 		{name: "not READY because the source failed: the source's reason wins", want: want,
@@ -112,4 +114,6 @@ func deref(s *string) string {
 	return *s
 }
 
-func show(u CollectionChange) string { return "description " + deref(u.Description) + " transform " + deref(u.Transform) }
+func show(u CollectionChange) string {
+	return "description " + deref(u.Description) + " transform " + deref(u.Transform)
+}
