@@ -53,6 +53,7 @@ const PipelineRefIndex = "spec.pipelineRef.name"
 // Reconciler reconciles LiveDashboards.
 type Reconciler struct {
 	client   client.Client
+	uncached client.Reader // Secrets: read one at a time, never cached cluster-wide
 	reporter status.Reporter
 	opts     Options
 
@@ -69,7 +70,8 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	r := &Reconciler{
 		client:   mgr.GetClient(),
-		reporter: status.Reporter{Recorder: mgr.GetEventRecorder("streamdash-livedashboard")},
+		uncached: mgr.GetAPIReader(),
+		reporter: status.Reporter{Recorder: mgr.GetEventRecorder("streamdash-livedashboard"), Failures: failureReasons},
 		opts:     opts,
 		attempts: map[types.NamespacedName]attempt{},
 		queriers: map[string]panels.Querier{},
@@ -187,17 +189,20 @@ func (r *Reconciler) reconcile(ctx context.Context, d *v1alpha1.LiveDashboard) (
 		r.reporter.Set(d, status.True(v1alpha1.ConditionStalled, ReasonPipelineNotFound, msg))
 		r.reporter.Set(d, status.False(v1alpha1.ConditionReady, ReasonPipelineNotFound, msg))
 		r.reporter.Remove(d, v1alpha1.ConditionReconciling)
-		return ctrl.Result{}, nil // the pipeline watch brings us back when it appears
+		d.Status.ObservedGeneration = d.Generation // a verdict on this generation (kstatus reads Stalled only then)
+		return ctrl.Result{}, nil                  // the pipeline watch brings us back when it appears
 	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 
-	conn, err := rocksetconn.Resolve(ctx, r.client, &p, r.opts.Rockset)
+	conn, err := rocksetconn.Resolve(ctx, r.uncached, &p, r.opts.Rockset)
 	if rocksetconn.IsMissingSecret(err) {
 		msg := "the pipeline's API key is not available: " + err.Error()
 		r.reporter.Set(d, status.True(v1alpha1.ConditionStalled, ReasonAPIKeyMissing, msg))
 		r.reporter.Set(d, status.False(v1alpha1.ConditionReady, ReasonAPIKeyMissing, msg))
+		r.reporter.Remove(d, v1alpha1.ConditionReconciling)
+		d.Status.ObservedGeneration = d.Generation
 		// Secrets are not watched per dashboard; look again in a while.
 		return ctrl.Result{RequeueAfter: refreshInterval(d)}, nil
 	}
@@ -207,10 +212,22 @@ func (r *Reconciler) reconcile(ctx context.Context, d *v1alpha1.LiveDashboard) (
 	r.reporter.Remove(d, v1alpha1.ConditionStalled)
 
 	dep, err := r.ensureDeployment(ctx, d, &p, conn)
-	if err != nil {
-		return ctrl.Result{}, err
+	if err == nil {
+		err = r.ensureService(ctx, d)
 	}
-	if err := r.ensureService(ctx, d); err != nil {
+	var conflict *conflictError
+	if errors.As(err, &conflict) {
+		// Someone else's object holds the name: retrying cannot help, the
+		// user must rename or remove it. Its deletion does not reach us
+		// (it is not ours), so look again at a slow pace.
+		msg := conflict.Error() + "; delete or rename it, or rename this LiveDashboard"
+		r.reporter.Set(d, status.True(v1alpha1.ConditionStalled, conflict.reason, msg))
+		r.reporter.Set(d, status.False(v1alpha1.ConditionReady, conflict.reason, msg))
+		r.reporter.Remove(d, v1alpha1.ConditionReconciling)
+		d.Status.ObservedGeneration = d.Generation
+		return ctrl.Result{RequeueAfter: conflictRecheck}, nil
+	}
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 
@@ -342,7 +359,7 @@ func (r *Reconciler) ensureDeployment(ctx context.Context, d *v1alpha1.LiveDashb
 		return nil, err
 	}
 	if !metav1.IsControlledBy(&existing, d) {
-		return nil, fmt.Errorf("Deployment %s exists and is not owned by this LiveDashboard", existing.Name)
+		return nil, &conflictError{reason: ReasonDeploymentConflict, kind: "Deployment", name: existing.Name}
 	}
 	if upToDate(&existing, desired) {
 		return &existing, nil
@@ -370,7 +387,7 @@ func (r *Reconciler) ensureService(ctx context.Context, d *v1alpha1.LiveDashboar
 		return err
 	}
 	if !metav1.IsControlledBy(&existing, d) {
-		return fmt.Errorf("Service %s exists and is not owned by this LiveDashboard", existing.Name)
+		return &conflictError{reason: ReasonServiceConflict, kind: "Service", name: existing.Name}
 	}
 	if upToDate(&existing, desired) {
 		return nil
@@ -386,6 +403,17 @@ func (r *Reconciler) ensureService(ctx context.Context, d *v1alpha1.LiveDashboar
 	existing.Spec = desired.Spec
 	return r.client.Update(ctx, &existing)
 }
+
+// conflictError says that an object of the dashboard's name belongs to
+// someone else.
+type conflictError struct{ reason, kind, name string }
+
+func (e *conflictError) Error() string {
+	return fmt.Sprintf("%s %s exists and is not owned by this LiveDashboard", e.kind, e.name)
+}
+
+// conflictRecheck is how often a dashboard stalled on a conflict looks again.
+const conflictRecheck = 5 * time.Minute
 
 func mergeMap(dst, src map[string]string) map[string]string {
 	if dst == nil {

@@ -30,7 +30,15 @@ const (
 	ReasonQueriesSucceeded   = "QueriesSucceeded"
 	ReasonQueriesPending     = "QueriesPending"
 	ReasonDashboardReady     = "DashboardReady"
+	ReasonDeploymentConflict = "DeploymentConflict"
+	ReasonServiceConflict    = "ServiceConflict"
 )
+
+// failureReasons are the reasons whose condition events are Warnings.
+var failureReasons = map[string]bool{
+	ReasonPipelineNotFound: true, ReasonAPIKeyMissing: true,
+	ReasonDeploymentConflict: true, ReasonServiceConflict: true,
+}
 
 func refreshInterval(d *v1alpha1.LiveDashboard) time.Duration {
 	if d.Spec.RefreshInterval == nil || d.Spec.RefreshInterval.Duration <= 0 {

@@ -30,6 +30,11 @@ const (
 // Reporter sets conditions and records an event for each change.
 type Reporter struct {
 	Recorder events.EventRecorder
+	// Failures are the condition reasons that mean something is wrong (a
+	// rejected key, a source in ERROR, a conflict), as opposed to progress
+	// (creating, waiting). A condition going False, or Stalled going True,
+	// with one of them is a Warning event.
+	Failures map[string]bool
 }
 
 // Set puts cond on obj (observedGeneration from obj) and, when its status,
@@ -54,7 +59,7 @@ func (r Reporter) Set(obj Object, cond metav1.Condition) bool {
 	}
 	if r.Recorder != nil {
 		note := fmt.Sprintf("%s=%s: %s", cond.Type, cond.Status, cond.Message)
-		r.Recorder.Eventf(obj, nil, eventType(cond), cond.Reason, cond.Type, "%s", truncate(note, 1000))
+		r.Recorder.Eventf(obj, nil, r.eventType(cond), cond.Reason, cond.Type, "%s", truncate(note, 1000))
 	}
 	return true
 }
@@ -79,14 +84,17 @@ func IsTrue(obj Object, condType string) bool {
 	return meta.IsStatusConditionTrue(*obj.GetConditions(), condType)
 }
 
-// eventType is Warning for what needs attention: Stalled, and a failed
-// check (Ready and the part conditions going False are progress, not failure,
-// unless Stalled says so).
-func eventType(c metav1.Condition) string {
+// eventType is Warning for what needs attention: Stalled, a failed check,
+// and any condition turning False for one of the Failures reasons; Normal
+// for progress (a part going False while it is created or updated) and for
+// recovery.
+func (r Reporter) eventType(c metav1.Condition) string {
 	switch {
 	case c.Type == v1alpha1.ConditionStalled && c.Status == metav1.ConditionTrue:
 		return EventWarning
 	case c.Type == v1alpha1.ConditionQueriesHealthy && c.Status == metav1.ConditionFalse:
+		return EventWarning
+	case c.Status == metav1.ConditionFalse && r.Failures[c.Reason]:
 		return EventWarning
 	default:
 		return EventNormal

@@ -38,9 +38,15 @@ func TestSetRecordsAnEventPerChange(t *testing.T) {
 			&recorded{EventWarning, "SecretNotFound", "Stalled=True: Secret y not found"}},
 		{"failing queries are a warning", 2, False(v1alpha1.ConditionQueriesHealthy, "QueryFailed", "timeout"), true,
 			&recorded{EventWarning, "QueryFailed", "QueriesHealthy=False: timeout"}},
+		{"a part going False for a failure reason is a warning", 2, False(v1alpha1.ConditionCollectionReady, "IngestFailed", "source ERROR"), true,
+			&recorded{EventWarning, "IngestFailed", "CollectionReady=False: source ERROR"}},
+		{"recovery is normal", 2, True(v1alpha1.ConditionCollectionReady, "CollectionReady", "ingesting"), true,
+			&recorded{EventNormal, "CollectionReady", "CollectionReady=True: ingesting"}},
+		{"a part going False while it is created is progress", 2, False(v1alpha1.ConditionCollectionReady, "CollectionCreating", "creating"), true,
+			&recorded{EventNormal, "CollectionCreating", "CollectionReady=False: creating"}},
 	}
 	rec := &fakeRecorder{}
-	r := Reporter{Recorder: rec}
+	r := Reporter{Recorder: rec, Failures: map[string]bool{"IngestFailed": true}}
 	d := &v1alpha1.LiveDashboard{}
 	for _, s := range steps {
 		d.Generation = s.generation

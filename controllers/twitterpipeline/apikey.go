@@ -23,7 +23,7 @@ func (r *Reconciler) reconcileAPIKeySecret(ctx context.Context, s *pass) outcome
 	p := s.p
 	key := types.NamespacedName{Namespace: p.Namespace, Name: rocksetconn.PodSecretName(p)}
 	var existing corev1.Secret
-	err := r.client.Get(ctx, key, &existing)
+	err := r.uncached.Get(ctx, key, &existing)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return retry(err)
 	}

@@ -9,9 +9,9 @@ import (
 
 // setCondition sets a condition; the Reporter records its change as an event.
 func (r *Reconciler) setCondition(p *v1alpha1.TwitterPipeline, cond metav1.Condition) {
-	status.Reporter{Recorder: r.recorder}.Set(p, cond)
+	status.Reporter{Recorder: r.recorder, Failures: failureReasons}.Set(p, cond)
 }
 
 func (r *Reconciler) removeCondition(p *v1alpha1.TwitterPipeline, condType string) {
-	status.Reporter{Recorder: r.recorder}.Remove(p, condType)
+	status.Reporter{Recorder: r.recorder, Failures: failureReasons}.Remove(p, condType)
 }

@@ -48,8 +48,10 @@ const ControllerName = "streamdash-twitterpipeline"
 
 // Reconciler reconciles TwitterPipelines.
 type Reconciler struct {
-	client   client.Client
-	pods     client.Reader // uncached: only the producer's pods, listed by selector
+	client client.Client
+	// uncached reads what the manager must not cache cluster-wide: Secrets
+	// and ConfigMaps (watched as metadata only) and the producer's pods.
+	uncached client.Reader
 	opts     Options
 	recorder events.EventRecorder
 }
@@ -85,15 +87,18 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	rec := mgr.GetEventRecorder(ControllerName)
-	r := &Reconciler{client: mgr.GetClient(), pods: mgr.GetAPIReader(), opts: opts, recorder: rec}
+	r := &Reconciler{client: mgr.GetClient(), uncached: mgr.GetAPIReader(), opts: opts, recorder: rec}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("twitterpipeline").
 		// Our own status writes do not change the generation: they must not
 		// bring the pipeline back (the steady state stays quiet).
 		For(&v1alpha1.TwitterPipeline{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&appsv1.Deployment{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.pipelinesForSecret)).
-		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.pipelinesForConfigMap)).
+		// Metadata only: the manager keeps every Secret's and ConfigMap's
+		// name and labels, never their data; values are read uncached, and
+		// only those a pipeline references.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.pipelinesForSecret), builder.OnlyMetadata).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.pipelinesForConfigMap), builder.OnlyMetadata).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles, RateLimiter: newRateLimiter()}).
 		Complete(r)
 }

@@ -162,7 +162,7 @@ func (r *Reconciler) resolveConnections(ctx context.Context, s *pass) outcome {
 	s.streamName = rocksetconn.StreamName(p)
 	s.region = r.streamRegion(p)
 
-	conn, err := rocksetconn.Resolve(ctx, r.client, p, r.opts.Rockset)
+	conn, err := rocksetconn.Resolve(ctx, r.uncached, p, r.opts.Rockset)
 	switch {
 	case rocksetconn.IsMissingSecret(err):
 		return stalled(ReasonMissingSecret, missingMessage("Rockset API key", err), 0)
@@ -175,10 +175,10 @@ func (r *Reconciler) resolveConnections(ctx context.Context, s *pass) outcome {
 
 	if ref := p.Spec.Stream.CredentialsSecretRef; ref != nil {
 		key := types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}
-		id, err := rocksetconn.ReadSecretKey(ctx, r.client, key, awsAccessKeyIDKey)
+		id, err := rocksetconn.ReadSecretKey(ctx, r.uncached, key, awsAccessKeyIDKey)
 		if err == nil {
 			var secret string
-			secret, err = rocksetconn.ReadSecretKey(ctx, r.client, key, awsSecretAccessKeyKey)
+			secret, err = rocksetconn.ReadSecretKey(ctx, r.uncached, key, awsSecretAccessKeyKey)
 			s.awsCreds = &kinesis.Credentials{AccessKeyID: strings.TrimSpace(id), SecretAccessKey: strings.TrimSpace(secret)}
 			s.inputs.add("Secret", key.Name, awsAccessKeyIDKey, []byte(id))
 			s.inputs.add("Secret", key.Name, awsSecretAccessKeyKey, []byte(secret))
@@ -205,7 +205,7 @@ func (r *Reconciler) checkSourceReferences(ctx context.Context, s *pass) outcome
 	p := s.p
 	if x := p.Spec.Source.X; x != nil {
 		key := types.NamespacedName{Namespace: p.Namespace, Name: x.BearerTokenSecretRef.Name}
-		token, err := rocksetconn.ReadSecretKey(ctx, r.client, key, x.BearerTokenSecretRef.Key)
+		token, err := rocksetconn.ReadSecretKey(ctx, r.uncached, key, x.BearerTokenSecretRef.Key)
 		if rocksetconn.IsMissingSecret(err) {
 			return stalled(ReasonMissingSecret, missingMessage("X bearer token (spec.source.x.bearerTokenSecretRef)", err), 0)
 		} else if err != nil {
@@ -216,7 +216,7 @@ func (r *Reconciler) checkSourceReferences(ctx context.Context, s *pass) outcome
 	if rp := p.Spec.Source.Replay; rp != nil && rp.ConfigMapRef != nil {
 		var cm corev1.ConfigMap
 		key := types.NamespacedName{Namespace: p.Namespace, Name: rp.ConfigMapRef.Name}
-		err := r.client.Get(ctx, key, &cm)
+		err := r.uncached.Get(ctx, key, &cm)
 		switch {
 		case apierrors.IsNotFound(err):
 			return stalled(ReasonMissingConfigMap, fmt.Sprintf("replay ConfigMap %s not found; the pipeline continues as soon as it exists", key), 0)

@@ -28,11 +28,11 @@ const postsWrittenMetric = "streamdash_producer_posts_written_total"
 // The pods are listed uncached, by the Deployment's selector: one call per
 // pass does not justify watching every pod of the cluster.
 func (r *Reconciler) postsWritten(ctx context.Context, d *appsv1.Deployment) (int64, bool) {
-	if r.pods == nil || d.Spec.Selector == nil {
+	if r.uncached == nil || d.Spec.Selector == nil {
 		return 0, false
 	}
 	var pods corev1.PodList
-	if err := r.pods.List(ctx, &pods, client.InNamespace(d.Namespace), client.MatchingLabels(d.Spec.Selector.MatchLabels)); err != nil {
+	if err := r.uncached.List(ctx, &pods, client.InNamespace(d.Namespace), client.MatchingLabels(d.Spec.Selector.MatchLabels)); err != nil {
 		return 0, false
 	}
 	var total int64

@@ -359,6 +359,11 @@ func (r *Reconciler) reconcileProducer(ctx context.Context, s *pass) outcome {
 	}
 	ready, reason, msg := producerState(s.deployment)
 	s.setPart(v1alpha1.ConditionProducerReady, ready, reason, msg)
+	if reason == ReasonProducerFailed {
+		// The rollout gave up: only a change (a fixed image, Secret or spec)
+		// helps. The owned Deployment's changes bring the pipeline back.
+		return stalled(ReasonProducerFailed, msg, r.opts.ResyncPeriod)
+	}
 	if ready && s.deployment.Status.ReadyReplicas > 0 {
 		if n, ok := r.postsWritten(ctx, s.deployment); ok {
 			s.postsWritten = &n

@@ -84,3 +84,15 @@ const (
 	EventResourcesRetained  = "ResourcesRetained"
 	EventCleanupFinished    = "CleanupFinished"
 )
+
+// failureReasons are the reasons that mean something is wrong rather than in
+// progress: their condition events are Warnings.
+var failureReasons = map[string]bool{
+	ReasonInvalidSpec: true, ReasonMissingSecret: true, ReasonMissingConfigMap: true,
+	ReasonCredentialsRejected: true, ReasonShardLimitExceeded: true, ReasonStreamConflict: true,
+	ReasonRocksetAuthFailed: true, ReasonRocksetRejected: true, ReasonCollectionConflict: true,
+	ReasonProducerConflict: true, ReasonSecretConflict: true, ReasonDeletionBlocked: true,
+	ReasonAdoptionRequired: true, ReasonStreamRecreated: true, ReasonStreamThrottled: true,
+	ReasonStreamError: true, ReasonAnalyticsUnreachable: true, ReasonRocksetThrottled: true,
+	ReasonRocksetError: true, ReasonIngestFailed: true, ReasonProducerFailed: true,
+}

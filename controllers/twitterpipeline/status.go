@@ -92,7 +92,10 @@ func (r *Reconciler) computeStatus(s *pass, final outcome) {
 			r.setCondition(p, status.True(v1alpha1.ConditionReconciling, ReasonProgressing, msg))
 		}
 	}
-	if final.intent == intentDone || final.intent == intentWait {
+	// A stall is a verdict on this generation too: kstatus, Flux and kubectl
+	// wait read Stalled only once observedGeneration has caught up. A retry
+	// (a transient error) has not finished looking at the spec.
+	if final.intent != intentRetry {
 		p.Status.ObservedGeneration = p.Generation
 	}
 	recordMetrics(p)

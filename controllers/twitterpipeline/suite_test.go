@@ -432,13 +432,19 @@ func setAvailable(ctx context.Context, d *appsv1.Deployment) error {
 // events lists the events recorded about a pipeline, by reason.
 func events(t testing.TB, key types.NamespacedName) map[string][]string {
 	t.Helper()
+	return eventsOfType(t, key, "")
+}
+
+// eventsOfType lists the events of one type (Normal, Warning; "" for all) by reason.
+func eventsOfType(t testing.TB, key types.NamespacedName, eventType string) map[string][]string {
+	t.Helper()
 	var list eventsv1.EventList
 	if err := direct.List(context.Background(), &list, client.InNamespace(key.Namespace)); err != nil {
 		t.Fatalf("list events: %v", err)
 	}
 	out := map[string][]string{}
 	for _, e := range list.Items {
-		if e.Regarding.Name == key.Name && e.Regarding.Kind == "TwitterPipeline" {
+		if e.Regarding.Name == key.Name && e.Regarding.Kind == "TwitterPipeline" && (eventType == "" || e.Type == eventType) {
 			out[e.Reason] = append(out[e.Reason], e.Note)
 		}
 	}
