@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/streamdash/streamdash/internal/dashboard"
+	"github.com/streamdash/streamdash/internal/keyfile"
+	"github.com/streamdash/streamdash/internal/panels"
 	"github.com/streamdash/streamdash/internal/rockset"
 )
 
@@ -42,7 +44,10 @@ func run(log *slog.Logger, listen, endpoint, keyFile string, cfg dashboard.Confi
 	if err != nil {
 		return err
 	}
-	client, err := rockset.NewClient(endpoint, key, &http.Client{Timeout: 30 * time.Second})
+	hc := &http.Client{Timeout: 30 * time.Second}
+	client, err := dashboard.NewRotatingQuerier(key, func(key string) (panels.Querier, error) {
+		return rockset.NewClient(endpoint, key, hc)
+	})
 	if err != nil {
 		return err
 	}
@@ -54,6 +59,11 @@ func run(log *slog.Logger, listen, endpoint, keyFile string, cfg dashboard.Confi
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if keyFile != "" {
+		// A rotated Secret reaches the mounted file without a restart; the
+		// browsers' event streams stay open across the switch.
+		go client.Follow(ctx, keyFile, keyfile.DefaultInterval, key, log)
+	}
 	// No WriteTimeout: event streams stay open for as long as a browser watches.
 	hs := &http.Server{Addr: listen, Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
