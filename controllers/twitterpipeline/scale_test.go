@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/controllers/twitterpipeline"
 )
 
@@ -39,7 +40,9 @@ func envDuration(name string, def time.Duration) time.Duration {
 // all are Ready and the API writes per pipeline during
 // STREAMDASH_SCALE_STEADY (2m) of steady state with a resync period of
 // STREAMDASH_SCALE_RESYNC (30s) and STREAMDASH_SCALE_WORKERS (8) workers. It asserts behaviour only (all Ready, no
-// status writes while nothing changes); the times are reported, not asserted.
+// status writes while nothing changes), then runs a trickle of documents
+// into every stream and reports the status writes per pipeline per minute
+// for idle and trickling pipelines; the times are reported, not asserted.
 //
 //	STREAMDASH_SCALE=1 go test ./controllers/twitterpipeline -run TestScale -v -timeout 30m
 func TestScale(t *testing.T) {
@@ -196,6 +199,52 @@ func TestScale(t *testing.T) {
 	if statusWrites != 0 {
 		t.Errorf("%d status writes in steady state, want 0", statusWrites)
 	}
+
+	idleRate := float64(statusWrites) / float64(n) / time.Since(windowStart).Minutes()
+	t.Logf("idle: %.3f status writes per pipeline per minute", idleRate)
+
+	// Trickle: one document per pipeline every STREAMDASH_SCALE_TRICKLE
+	// (10s) for the same window; status follows each ingest check that saw
+	// new documents, and writes nothing more.
+	every := envDuration("STREAMDASH_SCALE_TRICKLE", 10*time.Second)
+	_, _, trickleBefore := counter.snapshot()
+	trickleStart := time.Now()
+	written := 0
+	for round := 0; time.Since(trickleStart) < steady; round++ {
+		for i := 0; i < n; i++ {
+			putDocs(t, rocksetconn.StreamName(newTestPipeline(ns, fmt.Sprintf("p%03d", i))), 1_000_000+round, 1)
+		}
+		written++
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Until(trickleStart.Add(time.Duration(round+1) * every))):
+		}
+	}
+	trickleWindow := time.Since(trickleStart)
+	_, _, trickleAfter := counter.snapshot()
+	trickleWrites := 0
+	for k, v := range trickleAfter {
+		trickleWrites += v - trickleBefore[k]
+	}
+	t.Logf("trickle (1 document per pipeline every %s, ingest check %s): %d status writes in %s, %.3f per pipeline per minute",
+		every, twitterpipeline.DefaultIngestCheckInterval, trickleWrites, trickleWindow.Round(time.Second),
+		float64(trickleWrites)/float64(n)/trickleWindow.Minutes())
+	eventually(t, 2*time.Minute, "every pipeline's documentCount equals the documents written", func() error {
+		var list v1alpha1.TwitterPipelineList
+		if err := direct.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		behind := 0
+		for _, p := range list.Items {
+			if p.Status.Collection == nil || p.Status.Collection.DocumentCount != int64(written) {
+				behind++
+			}
+		}
+		if behind > 0 {
+			return fmt.Errorf("%d of %d pipelines do not show %d documents yet", behind, len(list.Items), written)
+		}
+		return nil
+	})
 
 	delStart := time.Now()
 	for i := 0; i < n; i++ {

@@ -264,3 +264,17 @@ func (f *Server) RulePOSTs() int {
 	defer f.mu.Unlock()
 	return f.rulePOST
 }
+
+// SetRules replaces the account's rules (another application's, say).
+func (f *Server) SetRules(rules []xstream.PresentRule) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Rules = append([]xstream.PresentRule(nil), rules...)
+}
+
+// PresentRules returns a copy of the account's rules.
+func (f *Server) PresentRules() []xstream.PresentRule {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]xstream.PresentRule(nil), f.Rules...)
+}
