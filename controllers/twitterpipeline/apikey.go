@@ -13,29 +13,30 @@ import (
 
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/controllers/status"
+	"github.com/streamdash/streamdash/controllers/steps"
 )
 
 // reconcileAPIKeySecret keeps <pipeline>-rockset-apikey, the owned copy of
 // the operator's API key that dashboard pods mount (pods cannot read a Secret
 // in another namespace). With the pipeline's own key Secret no copy is needed
 // and a stale one is removed.
-func (r *Reconciler) reconcileAPIKeySecret(ctx context.Context, s *pass) outcome {
+func (r *Reconciler) reconcileAPIKeySecret(ctx context.Context, s *pass) steps.Outcome {
 	p := s.p
 	key := types.NamespacedName{Namespace: p.Namespace, Name: rocksetconn.PodSecretName(p)}
 	var existing corev1.Secret
 	err := r.uncached.Get(ctx, key, &existing)
 	if err != nil && !apierrors.IsNotFound(err) {
-		return retry(err)
+		return steps.Retry(err)
 	}
 	found := err == nil
 
 	if !s.conn.UsesDefaultKey {
 		if found && metav1.IsControlledBy(&existing, p) {
 			if err := r.client.Delete(ctx, &existing); err != nil && !apierrors.IsNotFound(err) {
-				return retry(err)
+				return steps.Retry(err)
 			}
 		}
-		return done()
+		return steps.Done()
 	}
 
 	value := []byte(s.conn.APIKey)
@@ -49,27 +50,27 @@ func (r *Reconciler) reconcileAPIKeySecret(ctx context.Context, s *pass) outcome
 			Data: map[string][]byte{rocksetconn.PodSecretKey: value},
 		}
 		if err := controllerutil.SetControllerReference(p, sec, r.client.Scheme()); err != nil {
-			return retry(err)
+			return steps.Retry(err)
 		}
 		if err := r.client.Create(ctx, sec); err != nil && !apierrors.IsAlreadyExists(err) {
-			return retry(err)
+			return steps.Retry(err)
 		}
 		r.event(p, status.EventNormal, EventAPIKeySecretSynced, "Create",
 			fmt.Sprintf("created Secret %s with the operator's Rockset API key for pods", key.Name))
-		return done()
+		return steps.Done()
 	}
 	if !metav1.IsControlledBy(&existing, p) {
 		msg := fmt.Sprintf("Secret %s exists and is not owned by this pipeline; set spec.rockset.apiKeySecretRef or remove it", key.Name)
-		return stalled(ReasonSecretConflict, msg, 0)
+		return steps.Stalled(ReasonSecretConflict, msg, 0)
 	}
 	if bytes.Equal(existing.Data[rocksetconn.PodSecretKey], value) {
-		return done()
+		return steps.Done()
 	}
 	existing.Data = map[string][]byte{rocksetconn.PodSecretKey: value}
 	if err := r.client.Update(ctx, &existing); err != nil {
-		return retry(err)
+		return steps.Retry(err)
 	}
 	r.event(p, status.EventNormal, EventAPIKeySecretSynced, "Update",
 		fmt.Sprintf("updated Secret %s: the operator's Rockset API key changed", key.Name))
-	return done()
+	return steps.Done()
 }

@@ -27,11 +27,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/controllers/steps"
 	"github.com/streamdash/streamdash/internal/kinesis"
 )
 
@@ -99,19 +98,12 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		// only those a pipeline references.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.pipelinesForSecret), builder.OnlyMetadata).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.pipelinesForConfigMap), builder.OnlyMetadata).
-		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles, RateLimiter: newRateLimiter()}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles, RateLimiter: steps.NewRateLimiter()}).
 		Complete(r)
-}
-
-// step is one named part of the work; every step has this signature.
-type step struct {
-	name string
-	run  func(context.Context, *pass) outcome
 }
 
 // Reconcile brings one pipeline one pass closer to its spec.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	log := logf.FromContext(ctx)
 	p := &v1alpha1.TwitterPipeline{}
 	if err := r.client.Get(ctx, req.NamespacedName, p); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -122,7 +114,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 	original := p.DeepCopy()
 	s := &pass{p: p}
-	var final outcome
+	var final steps.Outcome
 
 	defer func() {
 		if s.finalized {
@@ -145,67 +137,35 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		before := p.DeepCopy()
 		controllerutil.AddFinalizer(p, v1alpha1.Finalizer)
 		if err := r.client.Patch(ctx, p, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-			final = retry(fmt.Errorf("add finalizer: %w", err))
+			final = steps.Retry(fmt.Errorf("add finalizer: %w", err))
 			return r.result(ctx, final)
 		}
 		original = p.DeepCopy() // the status patch must not carry the old resourceVersion
 	}
 	if err := validate(p, r.opts.AWSRegion); err != nil {
-		final = stalled(ReasonInvalidSpec, err.Error(), 0)
+		final = steps.Stalled(ReasonInvalidSpec, err.Error(), 0)
 		return r.result(ctx, final)
 	}
-	if final = r.resolveConnections(ctx, s); final.intent != intentDone {
+	if final = r.resolveConnections(ctx, s); final.Intent != steps.IntentDone {
 		return r.result(ctx, final)
 	}
-	if final = r.checkSourceReferences(ctx, s); final.intent != intentDone {
+	if final = r.checkSourceReferences(ctx, s); final.Intent != steps.IntentDone {
 		return r.result(ctx, final)
 	}
 
-	final = done()
-	for _, st := range []step{
-		{"stream", r.reconcileStream},
-		{"integration", r.reconcileIntegration},
-		{"collection", r.reconcileCollection},
-		{"apiKeySecret", r.reconcileAPIKeySecret},
-		{"producer", r.reconcileProducer},
-	} {
-		o := st.run(ctx, s)
-		if o.intent != intentDone {
-			log.V(1).Info("step not done", "step", st.name, "intent", o.intent, "after", o.after, "error", o.err)
-		}
-		final = combine(final, o)
-	}
+	final = steps.RunAll(ctx, s,
+		steps.Step[*pass]{Name: "stream", Run: r.reconcileStream},
+		steps.Step[*pass]{Name: "integration", Run: r.reconcileIntegration},
+		steps.Step[*pass]{Name: "collection", Run: r.reconcileCollection},
+		steps.Step[*pass]{Name: "apiKeySecret", Run: r.reconcileAPIKeySecret},
+		steps.Step[*pass]{Name: "producer", Run: r.reconcileProducer},
+	)
 	return r.result(ctx, final)
 }
 
-// result turns the combined outcome into controller-runtime's terms and says
-// when the next run is.
-func (r *Reconciler) result(ctx context.Context, o outcome) (ctrl.Result, error) {
-	log := logf.FromContext(ctx)
-	switch o.intent {
-	case intentWait:
-		next := jitter(o.after)
-		log.V(1).Info("work under way", "next run in", next.Round(1e6).String())
-		return ctrl.Result{RequeueAfter: next}, nil
-	case intentRetry:
-		log.Info("retrying with backoff", "error", o.err.Error())
-		return ctrl.Result{}, o.err
-	case intentStalled:
-		if o.after > 0 {
-			next := jitter(o.after)
-			log.Info("stalled", "reason", o.reason, "message", o.message, "next check in", next.Round(1e9).String())
-			return ctrl.Result{RequeueAfter: next}, nil
-		}
-		log.Info("stalled until a referenced object changes", "reason", o.reason, "message", o.message)
-		return ctrl.Result{}, reconcile.TerminalError(fmt.Errorf("%s: %s", o.reason, o.message))
-	default:
-		next := jitter(r.opts.ResyncPeriod)
-		if o.after > 0 && o.after < r.opts.ResyncPeriod {
-			next = jitter(o.after) // documents are arriving: keep status.collection current
-		}
-		log.V(1).Info("reconciled", "next check in", next.Round(1e9).String())
-		return ctrl.Result{RequeueAfter: next}, nil
-	}
+// result turns the combined outcome into controller-runtime's terms.
+func (r *Reconciler) result(ctx context.Context, o steps.Outcome) (ctrl.Result, error) {
+	return steps.Result(ctx, o, r.opts.ResyncPeriod)
 }
 
 // event records an action on the pipeline (condition changes are recorded by status.Reporter).

@@ -1,7 +1,6 @@
 package twitterpipeline
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -79,48 +78,6 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("validate() = %v, want error containing %q", err, tc.wantErr)
 			}
 		})
-	}
-}
-
-func TestCombine(t *testing.T) {
-	boom := errors.New("boom")
-	tests := []struct {
-		name string
-		in   []outcome
-		// want is the combined intent and requeue.
-		wantIntent intent
-		wantAfter  time.Duration
-	}{
-		{name: "all done", in: []outcome{done(), done()}, wantIntent: intentDone},
-		{name: "soonest wait wins", in: []outcome{waitFor(5 * time.Second), done(), waitFor(2 * time.Second)},
-			wantIntent: intentWait, wantAfter: 2 * time.Second},
-		{name: "retry beats wait", in: []outcome{waitFor(time.Second), retry(boom)}, wantIntent: intentRetry},
-		{name: "stall beats retry", in: []outcome{retry(boom), stalled(ReasonMissingSecret, "m", 0), waitFor(time.Second)},
-			wantIntent: intentStalled},
-		{name: "stall recheck keeps the soonest", in: []outcome{stalled("A", "a", time.Hour), stalled("B", "b", time.Minute)},
-			wantIntent: intentStalled, wantAfter: time.Minute},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := done()
-			for _, o := range tc.in {
-				got = combine(got, o)
-			}
-			if got.intent != tc.wantIntent || got.after != tc.wantAfter {
-				t.Errorf("combine = intent %d after %s, want intent %d after %s", got.intent, got.after, tc.wantIntent, tc.wantAfter)
-			}
-		})
-	}
-}
-
-func TestJitterBounds(t *testing.T) {
-	for i := 0; i < 1000; i++ {
-		if j := jitter(10 * time.Second); j < 10*time.Second || j > 12*time.Second {
-			t.Fatalf("jitter(10s) = %s, want within [10s, 12s]", j)
-		}
-	}
-	if jitter(0) != 0 {
-		t.Error("jitter(0) is not 0")
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
+	"github.com/streamdash/streamdash/controllers/steps"
 	"github.com/streamdash/streamdash/internal/kinesis"
 )
 
@@ -67,23 +68,23 @@ func TestStreamFailures(t *testing.T) {
 		name       string
 		shards     int32
 		fail       map[string]string
-		wantIntent intent
+		wantIntent steps.Intent
 		wantReason string
 		// wantRecheck: a stall that only time can lift is checked again at the resync period.
 		wantRecheck bool
 	}{
 		{name: "control-plane throttling backs off", shards: 1,
-			fail: map[string]string{"DescribeStreamSummary": "LimitExceededException"}, wantIntent: intentRetry, wantReason: ReasonStreamThrottled},
+			fail: map[string]string{"DescribeStreamSummary": "LimitExceededException"}, wantIntent: steps.IntentRetry, wantReason: ReasonStreamThrottled},
 		{name: "throughput throttling backs off", shards: 1,
-			fail: map[string]string{"ListTagsForStream": "ThrottlingException"}, wantIntent: intentRetry, wantReason: ReasonStreamThrottled},
+			fail: map[string]string{"ListTagsForStream": "ThrottlingException"}, wantIntent: steps.IntentRetry, wantReason: ReasonStreamThrottled},
 		{name: "reshard quota is a condition, not a retry loop", shards: 2,
 			fail:       map[string]string{"UpdateShardCount": "LimitExceededException"},
-			wantIntent: intentStalled, wantReason: ReasonShardLimitExceeded, wantRecheck: true},
+			wantIntent: steps.IntentStalled, wantReason: ReasonShardLimitExceeded, wantRecheck: true},
 		{name: "rejected credentials stall", shards: 1,
 			fail:       map[string]string{"DescribeStreamSummary": "UnrecognizedClientException"},
-			wantIntent: intentStalled, wantReason: ReasonCredentialsRejected, wantRecheck: true},
+			wantIntent: steps.IntentStalled, wantReason: ReasonCredentialsRejected, wantRecheck: true},
 		{name: "server error retries", shards: 1,
-			fail: map[string]string{"DescribeStreamSummary": "InternalFailure"}, wantIntent: intentRetry, wantReason: ReasonStreamError},
+			fail: map[string]string{"DescribeStreamSummary": "InternalFailure"}, wantIntent: steps.IntentRetry, wantReason: ReasonStreamError},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,14 +93,14 @@ func TestStreamFailures(t *testing.T) {
 			s := &pass{p: newPipeline(func(p *v1alpha1.TwitterPipeline) { p.Spec.Stream.ShardCount = tc.shards }),
 				streamName: "s", streams: fakeStreams(srv.URL)}
 			o := r.reconcileStream(context.Background(), s)
-			if o.intent != tc.wantIntent {
-				t.Fatalf("intent = %d (%+v), want %d", o.intent, o, tc.wantIntent)
+			if o.Intent != tc.wantIntent {
+				t.Fatalf("intent = %d (%+v), want %d", o.Intent, o, tc.wantIntent)
 			}
 			if got := s.parts[v1alpha1.ConditionStreamReady]; got.ready || got.reason != tc.wantReason {
 				t.Errorf("StreamReady = %+v, want False %s", got, tc.wantReason)
 			}
-			if tc.wantRecheck && o.after != r.opts.ResyncPeriod {
-				t.Errorf("recheck after %s, want the resync period %s", o.after, r.opts.ResyncPeriod)
+			if tc.wantRecheck && o.After != r.opts.ResyncPeriod {
+				t.Errorf("recheck after %s, want the resync period %s", o.After, r.opts.ResyncPeriod)
 			}
 		})
 	}
@@ -131,16 +132,16 @@ func TestRocksetFailures(t *testing.T) {
 	tests := []struct {
 		name       string
 		server     func(*testing.T) (string, *atomic.Int32)
-		wantIntent intent
+		wantIntent steps.Intent
 		wantReason string
 	}{
 		{name: "429 backs off", server: func(t *testing.T) (string, *atomic.Int32) { return fakeRockset(t, 429) },
-			wantIntent: intentRetry, wantReason: ReasonRocksetThrottled},
+			wantIntent: steps.IntentRetry, wantReason: ReasonRocksetThrottled},
 		{name: "503 backs off", server: func(t *testing.T) (string, *atomic.Int32) { return fakeRockset(t, 503) },
-			wantIntent: intentRetry, wantReason: ReasonRocksetThrottled},
-		{name: "server down is a condition", server: closed, wantIntent: intentRetry, wantReason: ReasonAnalyticsUnreachable},
+			wantIntent: steps.IntentRetry, wantReason: ReasonRocksetThrottled},
+		{name: "server down is a condition", server: closed, wantIntent: steps.IntentRetry, wantReason: ReasonAnalyticsUnreachable},
 		{name: "rejected key stalls", server: func(t *testing.T) (string, *atomic.Int32) { return fakeRockset(t, 401) },
-			wantIntent: intentStalled, wantReason: ReasonRocksetAuthFailed},
+			wantIntent: steps.IntentStalled, wantReason: ReasonRocksetAuthFailed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,8 +154,8 @@ func TestRocksetFailures(t *testing.T) {
 			}
 			s := &pass{p: newPipeline(), conn: conn, rockset: rc, streamName: "s"}
 			o := r.reconcileIntegration(context.Background(), s)
-			if o.intent != tc.wantIntent {
-				t.Fatalf("intent = %d (%+v), want %d", o.intent, o, tc.wantIntent)
+			if o.Intent != tc.wantIntent {
+				t.Fatalf("intent = %d (%+v), want %d", o.Intent, o, tc.wantIntent)
 			}
 			if got := s.parts[v1alpha1.ConditionCollectionReady]; got.ready || got.reason != tc.wantReason {
 				t.Errorf("CollectionReady = %+v, want False %s", got, tc.wantReason)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
+	"github.com/streamdash/streamdash/controllers/steps"
 	"github.com/streamdash/streamdash/internal/kinesis"
 	"github.com/streamdash/streamdash/internal/rockset"
 )
@@ -157,7 +158,7 @@ func missingMessage(what string, err error) string {
 // resolveConnections reads the Secrets that reach Rockset and AWS and builds
 // the clients. A missing Secret stalls the pipeline until it appears (the
 // controller watches the Secrets pipelines reference).
-func (r *Reconciler) resolveConnections(ctx context.Context, s *pass) outcome {
+func (r *Reconciler) resolveConnections(ctx context.Context, s *pass) steps.Outcome {
 	p := s.p
 	s.streamName = rocksetconn.StreamName(p)
 	s.region = r.streamRegion(p)
@@ -165,11 +166,11 @@ func (r *Reconciler) resolveConnections(ctx context.Context, s *pass) outcome {
 	conn, err := rocksetconn.Resolve(ctx, r.uncached, p, r.opts.Rockset)
 	switch {
 	case rocksetconn.IsMissingSecret(err):
-		return stalled(ReasonMissingSecret, missingMessage("Rockset API key", err), 0)
+		return steps.Stalled(ReasonMissingSecret, missingMessage("Rockset API key", err), 0)
 	case errors.Is(err, rocksetconn.ErrNotConfigured):
-		return stalled(ReasonInvalidSpec, err.Error(), 0)
+		return steps.Stalled(ReasonInvalidSpec, err.Error(), 0)
 	case err != nil:
-		return retry(err)
+		return steps.Retry(err)
 	}
 	s.conn = conn
 
@@ -184,32 +185,32 @@ func (r *Reconciler) resolveConnections(ctx context.Context, s *pass) outcome {
 			s.inputs.add("Secret", key.Name, awsSecretAccessKeyKey, []byte(secret))
 		}
 		if rocksetconn.IsMissingSecret(err) {
-			return stalled(ReasonMissingSecret, missingMessage("AWS credentials (spec.stream.credentialsSecretRef)", err), 0)
+			return steps.Stalled(ReasonMissingSecret, missingMessage("AWS credentials (spec.stream.credentialsSecretRef)", err), 0)
 		}
 		if err != nil {
-			return retry(err)
+			return steps.Retry(err)
 		}
 	}
 	s.streams = r.opts.NewStreams(s.region, s.awsCreds)
 	rc, err := r.opts.NewRockset(conn)
 	if err != nil {
-		return stalled(ReasonInvalidSpec, fmt.Sprintf("Rockset API server %q: %v", conn.APIServer, err), 0)
+		return steps.Stalled(ReasonInvalidSpec, fmt.Sprintf("Rockset API server %q: %v", conn.APIServer, err), 0)
 	}
 	s.rockset = rc
-	return done()
+	return steps.Done()
 }
 
 // checkSourceReferences makes sure the source's Secret or ConfigMap exists
 // before the producer is started with references to it.
-func (r *Reconciler) checkSourceReferences(ctx context.Context, s *pass) outcome {
+func (r *Reconciler) checkSourceReferences(ctx context.Context, s *pass) steps.Outcome {
 	p := s.p
 	if x := p.Spec.Source.X; x != nil {
 		key := types.NamespacedName{Namespace: p.Namespace, Name: x.BearerTokenSecretRef.Name}
 		token, err := rocksetconn.ReadSecretKey(ctx, r.uncached, key, x.BearerTokenSecretRef.Key)
 		if rocksetconn.IsMissingSecret(err) {
-			return stalled(ReasonMissingSecret, missingMessage("X bearer token (spec.source.x.bearerTokenSecretRef)", err), 0)
+			return steps.Stalled(ReasonMissingSecret, missingMessage("X bearer token (spec.source.x.bearerTokenSecretRef)", err), 0)
 		} else if err != nil {
-			return retry(err)
+			return steps.Retry(err)
 		}
 		s.inputs.add("Secret", key.Name, x.BearerTokenSecretRef.Key, []byte(token))
 	}
@@ -219,16 +220,16 @@ func (r *Reconciler) checkSourceReferences(ctx context.Context, s *pass) outcome
 		err := r.uncached.Get(ctx, key, &cm)
 		switch {
 		case apierrors.IsNotFound(err):
-			return stalled(ReasonMissingConfigMap, fmt.Sprintf("replay ConfigMap %s not found; the pipeline continues as soon as it exists", key), 0)
+			return steps.Stalled(ReasonMissingConfigMap, fmt.Sprintf("replay ConfigMap %s not found; the pipeline continues as soon as it exists", key), 0)
 		case err != nil:
-			return retry(err)
+			return steps.Retry(err)
 		}
 		text, inData := cm.Data[rp.ConfigMapRef.Key]
 		bin, inBinary := cm.BinaryData[rp.ConfigMapRef.Key]
 		if !inData && !inBinary {
-			return stalled(ReasonMissingConfigMap, fmt.Sprintf("replay ConfigMap %s has no key %q", key, rp.ConfigMapRef.Key), 0)
+			return steps.Stalled(ReasonMissingConfigMap, fmt.Sprintf("replay ConfigMap %s has no key %q", key, rp.ConfigMapRef.Key), 0)
 		}
 		s.inputs.add("ConfigMap", key.Name, rp.ConfigMapRef.Key, append([]byte(text), bin...))
 	}
-	return done()
+	return steps.Done()
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/status"
+	"github.com/streamdash/streamdash/controllers/steps"
 	"github.com/streamdash/streamdash/internal/producer"
 	"github.com/streamdash/streamdash/internal/producer/xstream"
 	"github.com/streamdash/streamdash/internal/tweet"
@@ -312,16 +313,16 @@ func producerDrifted(existing, desired *appsv1.Deployment) bool {
 
 // reconcileProducer creates or updates the producer Deployment and reads its
 // availability. The Deployment is owned, so its changes bring us back.
-func (r *Reconciler) reconcileProducer(ctx context.Context, s *pass) outcome {
+func (r *Reconciler) reconcileProducer(ctx context.Context, s *pass) steps.Outcome {
 	p := s.p
 	desired, err := r.desiredProducer(p, s.streamName, s.region, s.inputs.sum())
 	if err != nil {
 		msg := fmt.Sprintf("the producer's arguments cannot be built: %v", err)
 		s.setPart(v1alpha1.ConditionProducerReady, false, ReasonInvalidSpec, msg)
-		return stalled(ReasonInvalidSpec, msg, 0)
+		return steps.Stalled(ReasonInvalidSpec, msg, 0)
 	}
 	if err := controllerutil.SetControllerReference(p, desired, r.client.Scheme()); err != nil {
-		return retry(err)
+		return steps.Retry(err)
 	}
 	var existing appsv1.Deployment
 	err = r.client.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: desired.Name}, &existing)
@@ -329,19 +330,19 @@ func (r *Reconciler) reconcileProducer(ctx context.Context, s *pass) outcome {
 	case apierrors.IsNotFound(err):
 		if err := r.client.Create(ctx, desired); err != nil {
 			if apierrors.IsAlreadyExists(err) {
-				return waitFor(waitDeletion) // our cache is behind; read again
+				return steps.Wait(waitDeletion) // our cache is behind; read again
 			}
-			return retry(err)
+			return steps.Retry(err)
 		}
 		r.event(p, status.EventNormal, EventProducerCreated, "Create", fmt.Sprintf("created producer Deployment %s", desired.Name))
 		s.deployment = desired
 	case err != nil:
-		return retry(err)
+		return steps.Retry(err)
 	default:
 		if !metav1.IsControlledBy(&existing, p) {
 			msg := fmt.Sprintf("Deployment %s exists and is not owned by this pipeline; delete or rename it", desired.Name)
 			s.setPart(v1alpha1.ConditionProducerReady, false, ReasonProducerConflict, msg)
-			return stalled(ReasonProducerConflict, msg, 0)
+			return steps.Stalled(ReasonProducerConflict, msg, 0)
 		}
 		if producerDrifted(&existing, desired) {
 			existing.Labels = mergeMaps(existing.Labels, desired.Labels)
@@ -350,7 +351,7 @@ func (r *Reconciler) reconcileProducer(ctx context.Context, s *pass) outcome {
 			existing.Spec.Strategy = desired.Spec.Strategy
 			existing.Spec.Template = desired.Spec.Template
 			if err := r.client.Update(ctx, &existing); err != nil {
-				return retry(err)
+				return steps.Retry(err)
 			}
 			r.event(p, status.EventNormal, EventProducerUpdated, "Update",
 				fmt.Sprintf("updated producer Deployment %s (replicas %d)", existing.Name, producerReplicas(p)))
@@ -362,14 +363,14 @@ func (r *Reconciler) reconcileProducer(ctx context.Context, s *pass) outcome {
 	if reason == ReasonProducerFailed {
 		// The rollout gave up: only a change (a fixed image, Secret or spec)
 		// helps. The owned Deployment's changes bring the pipeline back.
-		return stalled(ReasonProducerFailed, msg, r.opts.ResyncPeriod)
+		return steps.Stalled(ReasonProducerFailed, msg, r.opts.ResyncPeriod)
 	}
 	if ready && s.deployment.Status.ReadyReplicas > 0 {
 		if n, ok := r.postsWritten(ctx, s.deployment); ok {
 			s.postsWritten = &n
 		}
 	}
-	return done()
+	return steps.Done()
 }
 
 // producerState reads a Deployment's availability into the ProducerReady verdict.

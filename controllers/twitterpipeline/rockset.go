@@ -9,6 +9,7 @@ import (
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/controllers/status"
+	"github.com/streamdash/streamdash/controllers/steps"
 	"github.com/streamdash/streamdash/internal/rockset"
 )
 
@@ -21,27 +22,27 @@ func newRocksetClient(httpClient *http.Client) func(conn rocksetconn.Connection)
 // rocksetFailed turns a Rockset-API error into the CollectionReady condition
 // and an intent. A server that is down or overloaded is a condition and a
 // backoff, never a crash; a rejected key or request stalls.
-func (r *Reconciler) rocksetFailed(s *pass, what string, err error) outcome {
+func (r *Reconciler) rocksetFailed(s *pass, what string, err error) steps.Outcome {
 	msg := fmt.Sprintf("%s: %s", what, rockset.Message(err))
 	switch rockset.KindOf(err) {
 	case rockset.KindUnreachable:
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonAnalyticsUnreachable,
 			fmt.Sprintf("cannot reach the Rockset API at %s (%s); retrying with backoff", s.conn.APIServer, what))
-		return retry(err)
+		return steps.Retry(err)
 	case rockset.KindThrottled:
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonRocksetThrottled,
 			fmt.Sprintf("the Rockset API at %s is busy (%s); retrying with backoff", s.conn.APIServer, what))
-		return retry(err)
+		return steps.Retry(err)
 	case rockset.KindAuth:
 		m := fmt.Sprintf("the Rockset API at %s rejected the API key (%s); fix the key's Secret", s.conn.APIServer, what)
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonRocksetAuthFailed, m)
-		return stalled(ReasonRocksetAuthFailed, m, r.opts.ResyncPeriod)
+		return steps.Stalled(ReasonRocksetAuthFailed, m, r.opts.ResyncPeriod)
 	case rockset.KindRejected:
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonRocksetRejected, msg)
-		return stalled(ReasonRocksetRejected, msg, r.opts.ResyncPeriod)
+		return steps.Stalled(ReasonRocksetRejected, msg, r.opts.ResyncPeriod)
 	default:
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonRocksetError, msg)
-		return retry(err)
+		return steps.Retry(err)
 	}
 }
 
@@ -85,7 +86,7 @@ func integrationCredentials(s *pass) rockset.AWSCredentials {
 // reconcileIntegration makes sure the pipeline's Kinesis integration exists.
 // One the pipeline did not create (no description marker) is used only when
 // adoption is allowed; integrations cannot be updated, so it is used as it is.
-func (r *Reconciler) reconcileIntegration(ctx context.Context, s *pass) outcome {
+func (r *Reconciler) reconcileIntegration(ctx context.Context, s *pass) steps.Outcome {
 	p := s.p
 	name := rocksetconn.Integration(p)
 	in, err := s.rockset.GetIntegration(ctx, name)
@@ -93,13 +94,13 @@ func (r *Reconciler) reconcileIntegration(ctx context.Context, s *pass) outcome 
 		if in.Description != description(p) && !adoptionAllowed(p) {
 			msg := fmt.Sprintf("Rockset integration %s exists and was not created by this pipeline; %s", name, adoptionHint(p))
 			s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonAdoptionRequired, msg)
-			return stalled(ReasonAdoptionRequired, msg, r.opts.ResyncPeriod)
+			return steps.Stalled(ReasonAdoptionRequired, msg, r.opts.ResyncPeriod)
 		}
 		if in.Description != description(p) && p.Status.Integration == nil {
 			r.event(p, status.EventNormal, EventIntegrationAdopted, "Adopt", "adopted existing Rockset integration "+name)
 		}
 		s.integrationOK = true
-		return done()
+		return steps.Done()
 	}
 	if !rockset.IsNotFound(err) {
 		return r.rocksetFailed(s, "read integration "+name, err)
@@ -114,11 +115,11 @@ func (r *Reconciler) reconcileIntegration(ctx context.Context, s *pass) outcome 
 		return r.rocksetFailed(s, what, err)
 	}
 	if err != nil {
-		return waitFor(waitCollection) // created meanwhile by someone: read it again
+		return steps.Wait(waitCollection) // created meanwhile by someone: read it again
 	}
 	r.event(p, status.EventNormal, EventIntegrationCreated, "Create", fmt.Sprintf("created Rockset Kinesis integration %s", name))
 	s.integrationOK = true
-	return done()
+	return steps.Done()
 }
 
 // Collection settings that follow from the canonical tweet document.
@@ -149,9 +150,9 @@ func desiredCollection(p *v1alpha1.TwitterPipeline, streamName, region string) r
 // reconcileCollection creates the collection once the stream exists, keeps
 // its ingest transformation as the spec says, and reads its state and its
 // source's: a source that cannot ingest makes CollectionReady False.
-func (r *Reconciler) reconcileCollection(ctx context.Context, s *pass) outcome {
+func (r *Reconciler) reconcileCollection(ctx context.Context, s *pass) steps.Outcome {
 	if !s.integrationOK {
-		return done() // reconcileIntegration has said why
+		return steps.Done() // reconcileIntegration has said why
 	}
 	p := s.p
 	ws, name := rocksetconn.Workspace(p), rocksetconn.Collection(p)
@@ -173,7 +174,7 @@ func (r *Reconciler) reconcileCollection(ctx context.Context, s *pass) outcome {
 		if s.stream == nil || s.stream.Status == "DELETING" {
 			s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonWaitingForStream,
 				fmt.Sprintf("%s will be created once stream %s exists", what, s.streamName))
-			return waitFor(waitStream)
+			return steps.Wait(waitStream)
 		}
 		if ws != rocksetconn.DefaultWorkspace {
 			created, err := s.rockset.EnsureWorkspace(ctx, ws, "created by streamdash")
@@ -190,15 +191,15 @@ func (r *Reconciler) reconcileCollection(ctx context.Context, s *pass) outcome {
 		r.event(p, status.EventNormal, EventCollectionCreated, "Create",
 			fmt.Sprintf("created %s reading stream %s from the earliest record", what, s.streamName))
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonCollectionCreating, fmt.Sprintf("creating %s", what))
-		return waitFor(waitCollection)
+		return steps.Wait(waitCollection)
 	case rockset.CollectionConflict:
 		msg := fmt.Sprintf("%s already exists and %s; choose another spec.rockset.collection", what, a.Message)
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonCollectionConflict, msg)
-		return stalled(ReasonCollectionConflict, msg, r.opts.ResyncPeriod)
+		return steps.Stalled(ReasonCollectionConflict, msg, r.opts.ResyncPeriod)
 	case rockset.CollectionAdoptionRequired:
 		msg := fmt.Sprintf("%s exists and was not created by this pipeline; %s", what, adoptionHint(p))
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonAdoptionRequired, msg)
-		return stalled(ReasonAdoptionRequired, msg, r.opts.ResyncPeriod)
+		return steps.Stalled(ReasonAdoptionRequired, msg, r.opts.ResyncPeriod)
 	case rockset.CollectionUpdate:
 		updated, err := s.rockset.UpdateCollection(ctx, ws, name, a.Update)
 		if err != nil {
@@ -215,7 +216,7 @@ func (r *Reconciler) reconcileCollection(ctx context.Context, s *pass) outcome {
 		// Read the new state on the next pass.
 		s.collection = &c
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonCollectionPending, fmt.Sprintf("updating %s", what))
-		return waitFor(waitCollection)
+		return steps.Wait(waitCollection)
 	}
 	s.collection = &c
 	switch a.Kind {
@@ -224,10 +225,10 @@ func (r *Reconciler) reconcileCollection(ctx context.Context, s *pass) outcome {
 		// recovery shows as quickly as the failure did.
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonIngestFailed,
 			fmt.Sprintf("%s is not ingesting: %s; documents wait in the stream (up to its retention) and ingest resumes on its own once the cause is fixed", what, a.Message))
-		return waitFor(r.opts.IngestCheckInterval)
+		return steps.Wait(r.opts.IngestCheckInterval)
 	case rockset.CollectionWait:
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonCollectionPending, fmt.Sprintf("%s: %s", what, a.Message))
-		return waitFor(waitCollection)
+		return steps.Wait(waitCollection)
 	}
 	msg := fmt.Sprintf("%s is READY and its source is ingesting", what)
 	if want.Spec.RetentionSecs > 0 && c.RetentionSecs != want.Spec.RetentionSecs {
@@ -236,5 +237,5 @@ func (r *Reconciler) reconcileCollection(ctx context.Context, s *pass) outcome {
 	s.setPart(v1alpha1.ConditionCollectionReady, true, ReasonCollectionReady, msg)
 	// Look again at the ingest interval whatever the count did, so that
 	// documents arriving at any time reach status within the interval.
-	return outcome{intent: intentDone, after: r.opts.IngestCheckInterval}
+	return steps.DoneAfter(r.opts.IngestCheckInterval)
 }

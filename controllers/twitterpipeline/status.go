@@ -10,6 +10,7 @@ import (
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/controllers/status"
+	"github.com/streamdash/streamdash/controllers/steps"
 )
 
 // The conditions this controller owns.
@@ -29,7 +30,7 @@ var (
 // computeStatus writes what the pass observed into the pipeline's status.
 // Messages hold no counters or timestamps, so an unchanged pipeline produces
 // an identical status and no write.
-func (r *Reconciler) computeStatus(s *pass, final outcome) {
+func (r *Reconciler) computeStatus(s *pass, final steps.Outcome) {
 	p := s.p
 	p.Status.SourceType = sourceType(p)
 	observeParts(s)
@@ -60,7 +61,7 @@ func (r *Reconciler) computeStatus(s *pass, final outcome) {
 	ready := !stalledNow
 	reason, msg := ReasonPipelineReady, "the stream, the collection and the producer are ready"
 	if stalledNow {
-		reason, msg = final.reason, final.message
+		reason, msg = final.Reason, final.Message
 	} else {
 		for _, t := range partConditions {
 			c := meta.FindStatusCondition(p.Status.Conditions, t)
@@ -74,10 +75,10 @@ func (r *Reconciler) computeStatus(s *pass, final outcome) {
 				break
 			}
 		}
-		if !ready && final.intent == intentRetry && final.err != nil {
+		if !ready && final.Intent == steps.IntentRetry && final.Err != nil {
 			// A transient failure outside the part steps (a read error): say so.
 			if c := meta.FindStatusCondition(p.Status.Conditions, reasonCondition(reason)); c == nil {
-				msg = "retrying after an error: " + final.err.Error()
+				msg = "retrying after an error: " + final.Err.Error()
 			}
 		}
 	}
@@ -95,16 +96,16 @@ func (r *Reconciler) computeStatus(s *pass, final outcome) {
 	// A stall is a verdict on this generation too: kstatus, Flux and kubectl
 	// wait read Stalled only once observedGeneration has caught up. A retry
 	// (a transient error) has not finished looking at the spec.
-	if final.intent != intentRetry {
+	if final.Intent != steps.IntentRetry {
 		p.Status.ObservedGeneration = p.Generation
 	}
 	recordMetrics(p)
 }
 
 // setStalled sets or removes Stalled and reports whether the pipeline is stalled.
-func (r *Reconciler) setStalled(p *v1alpha1.TwitterPipeline, final outcome) bool {
-	if final.intent == intentStalled {
-		r.setCondition(p, status.True(v1alpha1.ConditionStalled, final.reason, final.message))
+func (r *Reconciler) setStalled(p *v1alpha1.TwitterPipeline, final steps.Outcome) bool {
+	if final.Intent == steps.IntentStalled {
+		r.setCondition(p, status.True(v1alpha1.ConditionStalled, final.Reason, final.Message))
 		return true
 	}
 	r.removeCondition(p, v1alpha1.ConditionStalled)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/status"
+	"github.com/streamdash/streamdash/controllers/steps"
 	"github.com/streamdash/streamdash/internal/kinesis"
 )
 
@@ -32,7 +33,7 @@ func desiredStream(p *v1alpha1.TwitterPipeline) kinesis.Desired {
 
 // reconcileStream creates or adopts the stream and moves it one step towards
 // the spec per pass. It never waits for ACTIVE: it reads, acts once, requeues.
-func (r *Reconciler) reconcileStream(ctx context.Context, s *pass) outcome {
+func (r *Reconciler) reconcileStream(ctx context.Context, s *pass) steps.Outcome {
 	p, name := s.p, s.streamName
 	want := desiredStream(p)
 
@@ -52,7 +53,7 @@ func (r *Reconciler) reconcileStream(ctx context.Context, s *pass) outcome {
 				fmt.Sprintf("creating Kinesis stream %s with %d shards in %s", name, want.Shards, s.region))
 			s.setPart(v1alpha1.ConditionStreamReady, false, ReasonStreamCreating, fmt.Sprintf("creating stream %s", name))
 		}
-		return waitFor(waitStream)
+		return steps.Wait(waitStream)
 	}
 	if err != nil {
 		return r.streamFailed(s, "describe", err)
@@ -64,11 +65,11 @@ func (r *Reconciler) reconcileStream(ctx context.Context, s *pass) outcome {
 	case tagged && owner != want.Tags[tagPipeline]:
 		msg := fmt.Sprintf("stream %s belongs to TwitterPipeline %s; choose another spec.stream.name", name, owner)
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonStreamConflict, msg)
-		return stalled(ReasonStreamConflict, msg, r.opts.ResyncPeriod)
+		return steps.Stalled(ReasonStreamConflict, msg, r.opts.ResyncPeriod)
 	case !tagged && !adoptionAllowed(p):
 		msg := fmt.Sprintf("Kinesis stream %s exists and was not created by this pipeline (no %s tag); %s", name, tagPipeline, adoptionHint(p))
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonAdoptionRequired, msg)
-		return stalled(ReasonAdoptionRequired, msg, r.opts.ResyncPeriod)
+		return steps.Stalled(ReasonAdoptionRequired, msg, r.opts.ResyncPeriod)
 	case !tagged:
 		// Adopting: the tags below mark it as this pipeline's, and as adopted.
 		want.Tags[tagAdopted] = "true"
@@ -79,7 +80,7 @@ func (r *Reconciler) reconcileStream(ctx context.Context, s *pass) outcome {
 	if st.Status == kinesis.StatusDeleting {
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonStreamDeleting,
 			fmt.Sprintf("stream %s is being deleted outside the operator; it will be recreated", name))
-		return waitFor(waitStream)
+		return steps.Wait(waitStream)
 	}
 
 	a := kinesis.NextAction(want, st)
@@ -99,13 +100,13 @@ func (r *Reconciler) reconcileStream(ctx context.Context, s *pass) outcome {
 			reason, msg = c.Reason, c.Message
 		}
 		s.setPart(v1alpha1.ConditionStreamReady, false, reason, msg)
-		return waitFor(waitStream)
+		return steps.Wait(waitStream)
 	case kinesis.ActionAddTags:
 		if err := s.streams.AddTags(ctx, name, a.Tags); err != nil {
 			return r.streamFailed(s, "tag", err)
 		}
 		r.event(p, status.EventNormal, EventStreamTagged, "Tag", fmt.Sprintf("tagged stream %s with its owner", name))
-		return waitFor(waitStream)
+		return steps.Wait(waitStream)
 	case kinesis.ActionIncreaseRetention, kinesis.ActionDecreaseRetention:
 		var err error
 		if a.Kind == kinesis.ActionIncreaseRetention {
@@ -120,7 +121,7 @@ func (r *Reconciler) reconcileStream(ctx context.Context, s *pass) outcome {
 			fmt.Sprintf("changing retention of stream %s from %dh to %dh", name, st.RetentionHours, a.RetentionHours))
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonStreamUpdating,
 			fmt.Sprintf("changing retention of stream %s to %dh", name, a.RetentionHours))
-		return waitFor(waitStream)
+		return steps.Wait(waitStream)
 	case kinesis.ActionUpdateShards:
 		if err := s.streams.UpdateShardCount(ctx, name, a.Shards); err != nil {
 			return r.streamFailed(s, "reshard", err)
@@ -129,39 +130,39 @@ func (r *Reconciler) reconcileStream(ctx context.Context, s *pass) outcome {
 			fmt.Sprintf("resharding stream %s from %d to %d shards (desired %d)", name, st.OpenShards, a.Shards, want.Shards))
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonStreamResharding,
 			fmt.Sprintf("stream %s is resharding towards %d shards", name, want.Shards))
-		return waitFor(waitStream)
+		return steps.Wait(waitStream)
 	}
 	s.setPart(v1alpha1.ConditionStreamReady, true, ReasonStreamActive,
 		fmt.Sprintf("stream %s is ACTIVE with %d open shards", name, st.OpenShards))
-	return done()
+	return steps.Done()
 }
 
 // streamFailed turns a Kinesis error into the StreamReady condition and the
 // right intent: limits and rejected credentials stall (rechecked at the
 // resync period, since a quota or an IAM policy changes outside Kubernetes),
 // throttling and transient errors retry with backoff.
-func (r *Reconciler) streamFailed(s *pass, what string, err error) outcome {
+func (r *Reconciler) streamFailed(s *pass, what string, err error) steps.Outcome {
 	msg := fmt.Sprintf("cannot %s stream %s: %v", what, s.streamName, err)
 	switch kinesis.KindOf(err) {
 	case kinesis.KindThrottled:
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonStreamThrottled,
 			fmt.Sprintf("AWS is throttling Kinesis calls for stream %s; retrying with backoff", s.streamName))
-		return retry(err)
+		return steps.Retry(err)
 	case kinesis.KindLimit:
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonShardLimitExceeded, msg)
-		return stalled(ReasonShardLimitExceeded, msg, r.opts.ResyncPeriod)
+		return steps.Stalled(ReasonShardLimitExceeded, msg, r.opts.ResyncPeriod)
 	case kinesis.KindAccessDenied:
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonCredentialsRejected, msg)
-		return stalled(ReasonCredentialsRejected, msg, r.opts.ResyncPeriod)
+		return steps.Stalled(ReasonCredentialsRejected, msg, r.opts.ResyncPeriod)
 	case kinesis.KindInvalid:
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonInvalidSpec, msg)
-		return stalled(ReasonInvalidSpec, msg, r.opts.ResyncPeriod)
+		return steps.Stalled(ReasonInvalidSpec, msg, r.opts.ResyncPeriod)
 	case kinesis.KindInUse, kinesis.KindNotFound:
 		// Busy, or gone between our read and our write: read again soon.
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonStreamUpdating, fmt.Sprintf("stream %s is busy", s.streamName))
-		return waitFor(waitStream)
+		return steps.Wait(waitStream)
 	default:
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonStreamError, msg)
-		return retry(err)
+		return steps.Retry(err)
 	}
 }
