@@ -421,6 +421,11 @@ type StreamStatus struct {
 type IntegrationStatus struct {
 	// name of the integration.
 	Name string `json:"name"`
+	// credentialsChecksum fingerprints (salted, one-way) the AWS access keys
+	// the integration was last given, so that keys rotated in
+	// spec.stream.credentialsSecretRef are passed on to it.
+	// +optional
+	CredentialsChecksum string `json:"credentialsChecksum,omitempty"`
 }
 
 // CollectionStatus describes the Rockset collection.

@@ -38,8 +38,10 @@ type pass struct {
 	// Observations.
 	stream        *kinesis.Stream
 	integrationOK bool
-	collection    *rockset.Collection
-	deployment    *appsv1.Deployment
+	// integrationCreds is the credentials checksum the integration holds.
+	integrationCreds string
+	collection       *rockset.Collection
+	deployment       *appsv1.Deployment
 	// postsWritten is the producer's count of posts written, when it could be read.
 	postsWritten *int64
 

@@ -30,6 +30,9 @@ const (
 	// ReasonAdoptionRequired: a stream, integration or collection of the
 	// pipeline's names exists and was not created by it.
 	ReasonAdoptionRequired = "AdoptionRequired"
+	// ReasonIntegrationCredentialsStale: rotated AWS keys could not be
+	// given to the integration.
+	ReasonIntegrationCredentialsStale = "IntegrationCredentialsStale"
 
 	// StreamReady.
 	ReasonStreamActive     = "StreamActive"
@@ -71,6 +74,7 @@ const (
 	EventStreamDeleted      = "StreamDeleted"
 	EventIntegrationCreated = "IntegrationCreated"
 	EventIntegrationAdopted = "IntegrationAdopted"
+	EventIntegrationRotated = "IntegrationCredentialsRotated"
 	EventCollectionAdopted  = "CollectionAdopted"
 	EventIntegrationDeleted = "IntegrationDeleted"
 	EventWorkspaceCreated   = "WorkspaceCreated"
@@ -95,4 +99,5 @@ var failureReasons = map[string]bool{
 	ReasonAdoptionRequired: true, ReasonStreamRecreated: true, ReasonStreamThrottled: true,
 	ReasonStreamError: true, ReasonAnalyticsUnreachable: true, ReasonRocksetThrottled: true,
 	ReasonRocksetError: true, ReasonIngestFailed: true, ReasonProducerFailed: true,
+	ReasonIntegrationCredentialsStale: true,
 }

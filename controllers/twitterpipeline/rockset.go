@@ -2,6 +2,8 @@ package twitterpipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"time"
@@ -100,7 +102,7 @@ func (r *Reconciler) reconcileIntegration(ctx context.Context, s *pass) steps.Ou
 			r.event(p, status.EventNormal, EventIntegrationAdopted, "Adopt", "adopted existing Rockset integration "+name)
 		}
 		s.integrationOK = true
-		return steps.Done()
+		return r.rotateIntegrationCredentials(ctx, s, name)
 	}
 	if !rockset.IsNotFound(err) {
 		return r.rocksetFailed(s, "read integration "+name, err)
@@ -119,7 +121,51 @@ func (r *Reconciler) reconcileIntegration(ctx context.Context, s *pass) steps.Ou
 	}
 	r.event(p, status.EventNormal, EventIntegrationCreated, "Create", fmt.Sprintf("created Rockset Kinesis integration %s", name))
 	s.integrationOK = true
+	s.integrationCreds = credentialsChecksum(s)
 	return steps.Done()
+}
+
+// credentialsChecksum fingerprints the pipeline's AWS access keys, salted
+// with the pipeline's UID so equal keys in two pipelines look unrelated; ""
+// when the integration uses a role or the server's own identity.
+func credentialsChecksum(s *pass) string {
+	if s.awsCreds == nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(string(s.p.UID) + "\x00" + s.awsCreds.AccessKeyID + "\x00" + s.awsCreds.SecretAccessKey))
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// rotateIntegrationCredentials passes AWS keys rotated in the pipeline's
+// Secret on to the existing integration (Rockset's updateIntegration), so
+// the collection keeps its source, its checkpoint and its documents. An
+// integration whose keys were never recorded (made by an older operator)
+// is taken to hold the current ones.
+func (r *Reconciler) rotateIntegrationCredentials(ctx context.Context, s *pass, name string) steps.Outcome {
+	want := credentialsChecksum(s)
+	recorded := ""
+	if st := s.p.Status.Integration; st != nil {
+		recorded = st.CredentialsChecksum
+	}
+	if want == "" || recorded == "" || recorded == want {
+		s.integrationCreds = want
+		return steps.Done()
+	}
+	s.integrationCreds = recorded
+	err := s.rockset.UpdateKinesisIntegration(ctx, name, integrationCredentials(s))
+	switch k := rockset.KindOf(err); {
+	case err == nil:
+		s.integrationCreds = want
+		r.event(s.p, status.EventNormal, EventIntegrationRotated, "Update",
+			fmt.Sprintf("gave Rockset integration %s the rotated AWS keys from Secret %s", name, s.p.Spec.Stream.CredentialsSecretRef.Name))
+		return steps.Done()
+	case k == rockset.KindThrottled || k == rockset.KindUnreachable:
+		return r.rocksetFailed(s, "update integration "+name, err)
+	default:
+		msg := fmt.Sprintf("the AWS keys in Secret %s changed but Rockset integration %s could not take them (%s); "+
+			"the collection keeps reading with the old keys", s.p.Spec.Stream.CredentialsSecretRef.Name, name, rockset.Message(err))
+		return steps.Stalled(ReasonIntegrationCredentialsStale, msg, r.opts.ResyncPeriod)
+	}
 }
 
 // Collection settings that follow from the canonical tweet document.

@@ -134,7 +134,7 @@ func observeParts(s *pass) {
 		}
 	}
 	if s.integrationOK {
-		p.Status.Integration = &v1alpha1.IntegrationStatus{Name: rocksetconn.Integration(p)}
+		p.Status.Integration = &v1alpha1.IntegrationStatus{Name: rocksetconn.Integration(p), CredentialsChecksum: s.integrationCreds}
 	}
 	if c := s.collection; c != nil {
 		cs := &v1alpha1.CollectionStatus{

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	rs "github.com/rockset/rockset-go-client"
+	rockerr "github.com/rockset/rockset-go-client/errors"
 	"github.com/rockset/rockset-go-client/openapi"
 	"github.com/rockset/rockset-go-client/option"
 	rsretry "github.com/rockset/rockset-go-client/retry"
@@ -19,6 +20,10 @@ type API interface {
 	GetIntegration(ctx context.Context, name string) (Integration, error)
 	// CreateKinesisIntegration creates an integration reading Kinesis with creds.
 	CreateKinesisIntegration(ctx context.Context, name, description string, creds AWSCredentials) (Integration, error)
+	// UpdateKinesisIntegration gives an integration new credentials
+	// (Rockset's updateIntegration, PUT /integrations/{name}), so a collection
+	// keeps its source, checkpoint and documents across a key rotation.
+	UpdateKinesisIntegration(ctx context.Context, name string, creds AWSCredentials) error
 	DeleteIntegration(ctx context.Context, name string) error
 	// EnsureWorkspace creates the workspace when it does not exist.
 	EnsureWorkspace(ctx context.Context, name, description string) (created bool, err error)
@@ -77,6 +82,22 @@ func (c *Client) CreateKinesisIntegration(ctx context.Context, name, description
 		return Integration{}, wrap("create integration "+name, err)
 	}
 	return Integration{Name: i.Name, Description: i.GetDescription()}, nil
+}
+
+func (c *Client) UpdateKinesisIntegration(ctx context.Context, name string, creds AWSCredentials) error {
+	k := openapi.KinesisIntegration{}
+	switch {
+	case creds.AccessKeyID != "":
+		k.AwsAccessKey = &openapi.AwsAccessKey{AwsAccessKeyId: creds.AccessKeyID, AwsSecretAccessKey: creds.SecretAccessKey}
+	case creds.RoleARN != "":
+		k.AwsRole = &openapi.AwsRole{AwsRoleArn: creds.RoleARN}
+	}
+	req := c.rc.IntegrationsApi.UpdateIntegration(ctx, name).Body(openapi.UpdateIntegrationRequest{Kinesis: &k})
+	err := c.rc.Retry(ctx, func() error {
+		_, resp, err := req.Execute()
+		return rockerr.NewWithStatusCode(err, resp)
+	})
+	return wrap("update integration "+name, err)
 }
 
 func (c *Client) DeleteIntegration(ctx context.Context, name string) error {
