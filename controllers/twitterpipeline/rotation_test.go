@@ -86,4 +86,3 @@ func TestRotateIntegrationCredentials(t *testing.T) {
 		t.Errorf("checksums %q and %q", old, rotated)
 	}
 }
-
