@@ -187,6 +187,11 @@ func TestPipelineValidation(t *testing.T) {
 			`spec.deletionPolicy: Unsupported value: "Orphan": supported values: "Delete", "Retain"`},
 		{"producer replicas 2", func(p *v1alpha1.TwitterPipeline) { p.Spec.Producer.Replicas = ptr.To[int32](2) },
 			"spec.producer.replicas in body should be less than or equal to 1"},
+		{"name too long for a label value", func(p *v1alpha1.TwitterPipeline) { p.Name = strings.Repeat("p", 64) },
+			"metadata.name must be at most 63 characters"},
+		{"unknown adoption policy", func(p *v1alpha1.TwitterPipeline) {
+			p.Spec.Adoption = &v1alpha1.AdoptionSpec{Policy: "Always"}
+		}, `spec.adoption.policy: Unsupported value: "Always": supported values: "Never", "Adopt"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,6 +224,10 @@ func TestDashboardValidation(t *testing.T) {
 			"spec.pipelineRef.name in body should be at least 1 chars long"},
 		{"service type", func(d *v1alpha1.LiveDashboard) { d.Spec.Service.Type = "ExternalName" },
 			`spec.service.type: Unsupported value: "ExternalName"`},
+		{"name too long for its Service", func(d *v1alpha1.LiveDashboard) { d.Name = strings.Repeat("d", 54) },
+			"metadata.name must be at most 53 characters"},
+		{"name a Service cannot have", func(d *v1alpha1.LiveDashboard) { d.Name = "1st.dashboard" },
+			"metadata.name must start with a letter"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,5 +301,24 @@ func expectRejected(t *testing.T, err error, wantMsg string) {
 	}
 	if !strings.Contains(err.Error(), wantMsg) {
 		t.Fatalf("rejected with\n  %v\nwant the message to contain\n  %s", err, wantMsg)
+	}
+}
+
+// TestLongestNamesAccepted: the name rules reject only what would fail
+// later; the longest allowed names are accepted and every object they name
+// fits (the producer's label value, the dashboard's Service).
+func TestLongestNamesAccepted(t *testing.T) {
+	p := validPipeline()
+	p.Name = strings.Repeat("p", 63)
+	if err := k8s.Create(context.Background(), p); err != nil {
+		t.Errorf("63-character pipeline name rejected: %v", err)
+	}
+	d := validDashboard()
+	d.Name = "d" + strings.Repeat("-x", 26)
+	if err := k8s.Create(context.Background(), d); err != nil {
+		t.Errorf("53-character dashboard name rejected: %v", err)
+	}
+	if n := len(d.Name + "-dashboard"); n != 63 {
+		t.Errorf("the longest dashboard's Service name has %d characters, want 63", n)
 	}
 }

@@ -36,7 +36,10 @@ type pass struct {
 	inputs inputsChecksum
 
 	// Observations.
-	stream        *kinesis.Stream
+	stream *kinesis.Stream
+	// streamBlocked: the stream exists but is not the pipeline's to use
+	// (another pipeline's, or not adopted): nothing may read it.
+	streamBlocked bool
 	integrationOK bool
 	// integrationCreds is the credentials checksum the integration holds.
 	integrationCreds string

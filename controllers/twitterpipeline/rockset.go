@@ -91,6 +91,11 @@ func integrationCredentials(s *pass) rockset.AWSCredentials {
 func (r *Reconciler) reconcileIntegration(ctx context.Context, s *pass) steps.Outcome {
 	p := s.p
 	name := rocksetconn.Integration(p)
+	if s.streamBlocked {
+		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonWaitingForStream,
+			fmt.Sprintf("the integration and the collection wait until stream %s is this pipeline's to read", s.streamName))
+		return steps.Done() // reconcileStream has said why
+	}
 	in, err := s.rockset.GetIntegration(ctx, name)
 	if err == nil {
 		if in.Description != description(p) && !adoptionAllowed(p) {

@@ -65,10 +65,12 @@ func (r *Reconciler) reconcileStream(ctx context.Context, s *pass) steps.Outcome
 	case tagged && owner != want.Tags[tagPipeline]:
 		msg := fmt.Sprintf("stream %s belongs to TwitterPipeline %s; choose another spec.stream.name", name, owner)
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonStreamConflict, msg)
+		s.streamBlocked = true
 		return steps.Stalled(ReasonStreamConflict, msg, r.opts.ResyncPeriod)
 	case !tagged && !adoptionAllowed(p):
 		msg := fmt.Sprintf("Kinesis stream %s exists and was not created by this pipeline (no %s tag); %s", name, tagPipeline, adoptionHint(p))
 		s.setPart(v1alpha1.ConditionStreamReady, false, ReasonAdoptionRequired, msg)
+		s.streamBlocked = true
 		return steps.Stalled(ReasonAdoptionRequired, msg, r.opts.ResyncPeriod)
 	case !tagged:
 		// Adopting: the tags below mark it as this pipeline's, and as adopted.
