@@ -182,10 +182,11 @@ func TestAdoptionIsExplicit(t *testing.T) {
 			t.Errorf("Stalled message %q does not name the integration", msg)
 		}
 		// Adopting: the collection (without a source) is taken over and marked.
-		got.Spec.Adoption = &v1alpha1.AdoptionSpec{Policy: v1alpha1.AdoptionAdopt}
-		if err := direct.Update(ctx, got); err != nil {
-			t.Fatal(err)
-		}
+		eventually(t, 10*time.Second, "spec.adoption set", func() error {
+			fresh := getPipeline(t, key)
+			fresh.Spec.Adoption = &v1alpha1.AdoptionSpec{Policy: v1alpha1.AdoptionAdopt}
+			return direct.Update(ctx, fresh)
+		})
 		eventually(t, 60*time.Second, "collection marked adopted", func() error {
 			c, err := rocksetC.GetCollection(ctx, "commons", "handmade")
 			if err != nil {

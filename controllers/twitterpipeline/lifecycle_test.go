@@ -257,7 +257,32 @@ func TestPipelineLifecycle(t *testing.T) {
 		}
 		return nil
 	})
-	waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionTrue, "PipelineReady", 60*time.Second)
+	// The stream is the controller's part and is back. The collection's
+	// source still holds checkpoints of the deleted stream's shards: the
+	// bundled analytics server reports that source in ERROR until it starts
+	// over on the new shards, and Ready must say exactly what
+	// CollectionReady says (it used to stay True while nothing was ingested).
+	waitCondition(t, key, v1alpha1.ConditionStreamReady, metav1.ConditionTrue, "StreamActive", 60*time.Second)
+	eventually(t, 60*time.Second, "Ready agrees with the parts after the stream came back", func() error {
+		p := getPipeline(t, key)
+		parts := true
+		for _, ct := range []string{v1alpha1.ConditionStreamReady, v1alpha1.ConditionCollectionReady, v1alpha1.ConditionProducerReady} {
+			if c := condition(p, ct); c == nil || c.Status != metav1.ConditionTrue {
+				parts = false
+			}
+		}
+		ready := condition(p, v1alpha1.ConditionReady)
+		if ready == nil || (ready.Status == metav1.ConditionTrue) != parts {
+			return fmt.Errorf("Ready disagrees with the parts: %s", describeConditions(p))
+		}
+		if c := condition(p, v1alpha1.ConditionCollectionReady); c.Status != metav1.ConditionTrue {
+			if c.Reason != "IngestFailed" || !strings.Contains(c.Message, stream) {
+				return fmt.Errorf("CollectionReady False without naming the stopped ingest: %s", describeConditions(p))
+			}
+		}
+		t.Logf("after the stream was recreated: %s", describeConditions(p))
+		return nil
+	})
 
 	// Delete with deletionPolicy Delete: producer, collection, integration, stream all gone.
 	if err := direct.Delete(ctx, getPipeline(t, key)); err != nil {
