@@ -3,7 +3,6 @@ package analytics
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -33,7 +32,7 @@ func (s *Server) resolve(ws, coll string) (rewrite.Table, error) {
 		}
 	})
 	if !found {
-		return t, &rewrite.Error{Msg: fmt.Sprintf("collection '%s' not found in workspace '%s'", coll, ws)}
+		return s.resolveNamed(ws, coll) // a view or an alias (views.go)
 	}
 	if sc, ok := s.store.Get(t.Name); ok {
 		t.Columns = sc.Columns()
@@ -196,9 +195,9 @@ func (s *Server) allEmpty(ctx context.Context, paths []string) bool {
 	return true
 }
 
-// Query runs a SQL query.
+// Query runs a SQL query (synchronously, or async: see querylog.go).
 func (s *Server) Query(ctx context.Context, req openapi.QueryRequest) (openapi.QueryResponse, error) {
-	return s.run(ctx, queryRun{sql: req.Sql.Query, params: toParams(req.Sql.Parameters), rowLimit: req.Sql.DefaultRowLimit, timeoutMs: req.TimeoutMs})
+	return s.submit(ctx, req)
 }
 
 // ValidateQuery parses and checks a query without running it.

@@ -159,6 +159,8 @@ type Server struct {
 	readers map[string]*ingest.Reader // by table
 	runCtx  context.Context
 
+	queries queryLog // running and recently finished queries
+
 	ln        net.Listener
 	ready     atomic.Bool
 	schemaGen atomic.Int64 // store generation the rewrite cache matches

@@ -264,6 +264,12 @@ func HandlerWith(svc Service, keys *Keys, maxAuthFailures int, log *slog.Logger)
 	if ds, ok := svc.(DocumentService); ok {
 		documentRoutes(route, ds)
 	}
+	if qs, ok := svc.(QueryService); ok {
+		queryRoutes(route, qs)
+	}
+	if vs, ok := svc.(ViewService); ok {
+		viewRoutes(route, vs)
+	}
 
 	mux.Handle("/", h.authed(func(r *http.Request) (any, error) {
 		return nil, Errorf(NotFound, "no route for %s %s", r.Method, r.URL.Path)

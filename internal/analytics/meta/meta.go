@@ -109,7 +109,13 @@ type State struct {
 	Workspaces   map[string]*Workspace   `json:"workspaces"`
 	Collections  map[string]*Collection  `json:"collections"`
 	Lambdas      map[string]*Lambda      `json:"lambdas"`
-	NextTable    int                     `json:"next_table"`
+
+	Views            map[string]*View            `json:"views,omitempty"`
+	Aliases          map[string]*Alias           `json:"aliases,omitempty"`
+	APIKeys          map[string]*APIKey          `json:"api_keys,omitempty"` // by owner and name (Key)
+	Roles            map[string]*Role            `json:"roles,omitempty"`
+	ScheduledLambdas map[string]*ScheduledLambda `json:"scheduled_lambdas,omitempty"`
+	NextTable        int                         `json:"next_table"`
 }
 
 // Store is the metadata file and its in-memory copy.
@@ -237,6 +243,21 @@ func (st *State) init() {
 	}
 	if st.Lambdas == nil {
 		st.Lambdas = map[string]*Lambda{}
+	}
+	if st.Views == nil {
+		st.Views = map[string]*View{}
+	}
+	if st.Aliases == nil {
+		st.Aliases = map[string]*Alias{}
+	}
+	if st.APIKeys == nil {
+		st.APIKeys = map[string]*APIKey{}
+	}
+	if st.Roles == nil {
+		st.Roles = map[string]*Role{}
+	}
+	if st.ScheduledLambdas == nil {
+		st.ScheduledLambdas = map[string]*ScheduledLambda{}
 	}
 }
 

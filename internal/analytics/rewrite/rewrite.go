@@ -17,6 +17,7 @@ type Table struct {
 	Name    string   // the DuckDB table
 	Path    string   // "workspace.collection", as reported to the client
 	Columns []string // its top-level columns, when known (enables the UNNEST plans in optimize.go)
+	Query   string   // set for a view (or an alias of several collections): the SQL inlined in its place (views.go)
 }
 
 // Resolver maps a collection reference to its table. workspace is "" when the
@@ -164,7 +165,8 @@ func (r *Rewriter) rewrite(ctx context.Context, q string, resolve Resolver, tran
 		return nil, err
 	}
 	stmts := root["statements"].([]any)
-	w := &walker{resolve: resolve, params: map[string]bool{}, colls: map[string]bool{}, tables: map[string]Table{}, aliases: map[string][]Table{}}
+	w := &walker{resolve: resolve, params: map[string]bool{}, colls: map[string]bool{}, tables: map[string]Table{}, aliases: map[string][]Table{},
+		ctx: ctx, r: r, done: map[uintptr]bool{}}
 	if err := walkScoped(stmts[0], nil, w.node); err != nil {
 		return nil, err
 	}
@@ -218,9 +220,18 @@ type walker struct {
 	colls   map[string]bool
 	tables  map[string]Table
 	aliases map[string][]Table // lower-cased alias -> collections it names
+
+	// views.go: inlining views
+	ctx   context.Context
+	r     *Rewriter
+	depth int
+	done  map[uintptr]bool // nodes already rewritten, not to be visited again
 }
 
 func (w *walker) node(v map[string]any, sc *scope) error {
+	if w.visited(v) {
+		return nil
+	}
 	typ, _ := v["type"].(string)
 	switch typ {
 	case "BASE_TABLE":
@@ -269,6 +280,9 @@ func (w *walker) baseTable(v map[string]any, sc *scope) error {
 	t, err := w.resolve(schema, table)
 	if err != nil {
 		return err
+	}
+	if t.Query != "" {
+		return w.inline(v, t)
 	}
 	if alias, _ := v["alias"].(string); alias == "" {
 		// Keep `coll.field` references working after the rename.
