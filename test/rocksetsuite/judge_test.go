@@ -90,7 +90,8 @@ func TestParseExpected(t *testing.T) {
 		{"comments and blank lines", "# c\n\npass rockset.TestA\nfail rockset.TestB -- not supported\nskip writer.TestC -- needs Docker\n", 3, ""},
 		{"a failure needs a reason", "fail rockset.TestB\n", 0, "say why"},
 		{"a draft reason is refused", "fail rockset.TestB -- DRAFT boom\n", 0, "say why"},
-		{"unknown outcome", "flaky rockset.TestB -- sometimes\n", 0, "want pass, fail or skip"},
+		{"unknown outcome", "maybe rockset.TestB -- sometimes\n", 0, "want pass, fail, skip or flaky"},
+		{"flaky needs a reason", "flaky rockset.TestB\n", 0, "say why"},
 		{"listed twice", "pass rockset.TestA\npass rockset.TestA\n", 0, "already listed on line 1"},
 		{"malformed", "pass\n", 0, "want `outcome name"},
 	}
@@ -118,14 +119,19 @@ func TestCompare(t *testing.T) {
 		{Name: "a.Crashed", Outcome: Fail, Reason: "r"},
 		{Name: "a.Gone", Outcome: Pass},
 		{Name: "a.Skipped", Outcome: Skip, Reason: "r"},
+		{Name: "a.FlakyFailed", Outcome: Flaky, Reason: "r"},
+		{Name: "a.FlakyPassed", Outcome: Flaky, Reason: "r"},
+		{Name: "a.FlakyGone", Outcome: Flaky, Reason: "r"},
 	}
 	got := map[string]*Result{
-		"a.Pass":      {Outcome: Pass},
-		"a.Regressed": {Outcome: Fail, Output: []string{"Error: boom"}},
-		"a.Improved":  {Outcome: Pass},
-		"a.Crashed":   {Outcome: Missing},
-		"a.Skipped":   {Outcome: Skip},
-		"a.New":       {Outcome: Pass},
+		"a.Pass":        {Outcome: Pass},
+		"a.Regressed":   {Outcome: Fail, Output: []string{"Error: boom"}},
+		"a.Improved":    {Outcome: Pass},
+		"a.Crashed":     {Outcome: Missing},
+		"a.Skipped":     {Outcome: Skip},
+		"a.New":         {Outcome: Pass},
+		"a.FlakyFailed": {Outcome: Fail},
+		"a.FlakyPassed": {Outcome: Pass},
 	}
 	problems := strings.Join(Compare(exp, got), "\n")
 	for _, want := range []string{
@@ -133,12 +139,13 @@ func TestCompare(t *testing.T) {
 		"a.Improved: passes now",
 		"a.Gone: expected to pass, got missing",
 		"a.New: not in the list",
+		"a.FlakyGone: expected flaky, got missing",
 	} {
 		if !strings.Contains(problems, want) {
 			t.Errorf("problems lack %q:\n%s", want, problems)
 		}
 	}
-	for _, quiet := range []string{"a.Pass:", "a.Crashed:", "a.Skipped:"} {
+	for _, quiet := range []string{"a.Pass:", "a.Crashed:", "a.Skipped:", "a.FlakyFailed:", "a.FlakyPassed:"} {
 		if strings.Contains(problems, quiet) {
 			t.Errorf("%s is as expected, yet reported:\n%s", quiet, problems)
 		}

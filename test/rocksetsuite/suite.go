@@ -110,12 +110,14 @@ func writeIfChanged(path string, data []byte) error {
 // Outcome is what became of one test.
 type Outcome string
 
-// Outcomes. Missing means the test never reported a result: its process
+// Outcomes. Flaky is only an expectation: the test passes or fails with
+// the machine's load, not with the server. Missing means the test never reported a result: its process
 // exited first (an example calling log.Fatal ends the whole test binary).
 const (
 	Pass    Outcome = "pass"
 	Fail    Outcome = "fail"
 	Skip    Outcome = "skip"
+	Flaky   Outcome = "flaky"
 	Missing Outcome = "missing"
 )
 
@@ -255,12 +257,12 @@ func ParseExpected(r io.Reader) ([]Expectation, error) {
 		e := Expectation{Outcome: Outcome(f[0]), Name: f[1], Reason: strings.TrimSpace(reason), Line: n}
 		switch e.Outcome {
 		case Pass:
-		case Fail, Skip:
+		case Fail, Skip, Flaky:
 			if e.Reason == "" || strings.HasPrefix(e.Reason, "DRAFT") {
 				return nil, fmt.Errorf("line %d: %s is expected to %s: say why after ` -- ` (a DRAFT reason is a machine's guess)", n, e.Name, e.Outcome)
 			}
 		default:
-			return nil, fmt.Errorf("line %d: outcome %q: want pass, fail or skip", n, f[0])
+			return nil, fmt.Errorf("line %d: outcome %q: want pass, fail, skip or flaky", n, f[0])
 		}
 		if prev, ok := seen[e.Name]; ok {
 			return nil, fmt.Errorf("line %d: %s is already listed on line %d", n, e.Name, prev)
@@ -283,7 +285,8 @@ func Compare(exp []Expectation, got map[string]*Result) []string {
 		if !ok {
 			r = &Result{Name: e.Name, Outcome: Missing}
 		}
-		if e.Outcome == r.Outcome || (e.Outcome == Fail && r.Outcome == Missing) {
+		if e.Outcome == r.Outcome || (e.Outcome == Fail && r.Outcome == Missing) ||
+			(e.Outcome == Flaky && (r.Outcome == Pass || r.Outcome == Fail)) {
 			continue
 		}
 		switch {
@@ -338,6 +341,12 @@ func Format(w io.Writer, header string, old []Expectation, got map[string]*Resul
 		o := r.Outcome
 		if o == Missing {
 			o = Fail
+		}
+		if e, ok := reasons[n]; ok && e.Outcome == Flaky && (o == Pass || o == Fail) {
+			if _, err := fmt.Fprintf(w, "%s %s -- %s\n", Flaky, n, e.Reason); err != nil {
+				return err
+			}
+			continue
 		}
 		line := fmt.Sprintf("%s %s", o, n)
 		if o != Pass {
