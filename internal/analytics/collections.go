@@ -202,6 +202,7 @@ func (s *Server) CreateCollection(ctx context.Context, ws string, req openapi.Cr
 	}
 	s.rw.Invalidate()
 	s.startReader(c)
+	s.event(ctx, "COLLECTION_CREATED", "COLLECTION", "INFO", map[string]any{"collections": []string{ws + "." + name}})
 	return s.collectionView(ctx, c), nil
 }
 
@@ -280,6 +281,9 @@ func (s *Server) UpdateCollection(ctx context.Context, ws, name string, req open
 
 // DeleteCollection stops ingest and drops the collection's storage.
 func (s *Server) DeleteCollection(ctx context.Context, ws, name string) (openapi.Collection, error) {
+	if isEvents(ws, name) {
+		return openapi.Collection{}, api.Errorf(api.InvalidInput, "commons._events is built in and cannot be deleted")
+	}
 	c, err := s.findCollection(ws, name)
 	if err != nil {
 		return openapi.Collection{}, err
@@ -297,6 +301,7 @@ func (s *Server) DeleteCollection(ctx context.Context, ws, name string) (openapi
 	if err := s.store.Drop(ctx, c.Table); err != nil {
 		return openapi.Collection{}, err
 	}
+	s.event(ctx, "COLLECTION_DROPPED", "COLLECTION", "INFO", map[string]any{"collections": []string{ws + "." + name}})
 	return view, nil
 }
 

@@ -34,6 +34,9 @@ const fencePrefix = "f1:"
 func fence(ms int64) string { return fencePrefix + strconv.FormatInt(ms, 10) }
 
 func (s *Server) writableCollection(ws, coll string) (*store.Collection, error) {
+	if isEvents(ws, coll) {
+		return nil, errEventsReadOnly()
+	}
 	c, err := s.findCollection(ws, coll)
 	if err != nil {
 		return nil, err

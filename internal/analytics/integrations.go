@@ -77,6 +77,7 @@ func (s *Server) CreateIntegration(ctx context.Context, req openapi.CreateIntegr
 	if err != nil {
 		return openapi.Integration{}, err
 	}
+	s.event(ctx, "INTEGRATION_CREATED", "INTEGRATION", "INFO", map[string]any{"integrations": []string{req.Name}})
 	return integrationView(i, nil), nil
 }
 
@@ -122,5 +123,8 @@ func (s *Server) DeleteIntegration(ctx context.Context, name string) (openapi.In
 		delete(st.Integrations, name)
 		return nil
 	})
+	if err == nil {
+		s.event(ctx, "INTEGRATION_DELETED", "INTEGRATION", "INFO", map[string]any{"integrations": []string{name}})
+	}
 	return out, err
 }

@@ -226,6 +226,10 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := s.ensureEvents(context.Background()); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if budget := cgroup.Self().MemoryBytes; cfg.LimitAddressSpace && budget > 0 {
 		if err := cgroup.LimitAddressSpace(budget); err != nil {
 			s.log.Warn("address space limit not set", "error", err)
