@@ -78,9 +78,12 @@ func TestQueryBounds(t *testing.T) {
 				t.Fatalf("bad key #%d = %d, want 401", i+1, got.status)
 			}
 		}
-		got := rawQuery(t, hc, ts.url, "wrong", `SELECT 1`, 1000)
-		if got.status != 429 || got.typ != "RESOURCEEXCEEDED" || !strings.Contains(got.msg, "failed authentications") {
-			t.Errorf("fourth bad key = %d %s %q, want 429 RESOURCEEXCEEDED", got.status, got.typ, got.msg)
+		// Blocked now: even the right key is refused, with the reason.
+		for _, key := range []string{"wrong", testKey} {
+			got := rawQuery(t, hc, ts.url, key, `SELECT 1`, 1000)
+			if got.status != 401 || got.typ != "AUTHEXCEPTION" || !strings.Contains(got.msg, "too many failed authentications") {
+				t.Errorf("after 3 failures, key %q = %d %s %q, want 401 about too many failures", key, got.status, got.typ, got.msg)
+			}
 		}
 	})
 }

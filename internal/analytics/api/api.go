@@ -109,8 +109,9 @@ func Handler(svc Service, keys []string, log *slog.Logger) http.Handler {
 }
 
 // HandlerWith serves the API for svc with a key set that may change while it
-// runs (a rotated key file), refusing a client address for a minute once it
-// has failed authentication maxAuthFailures times in that minute (0: 20).
+// runs (a rotated key file), refusing a client address (401, whatever key it
+// sends) for the rest of a minute once it has failed authentication
+// maxAuthFailures times in that minute (0: 20).
 func HandlerWith(svc Service, keys *Keys, maxAuthFailures int, log *slog.Logger) http.Handler {
 	if maxAuthFailures <= 0 {
 		maxAuthFailures = 20
@@ -370,7 +371,10 @@ func (h *handler) authed(fn func(r *http.Request) (any, error), envelope bool) h
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		addr := clientAddr(r)
 		if h.failures.blocked(addr) {
-			writeError(w, Errorf(ResourceExceeded, "too many failed authentications from %s; try again in a minute", addr))
+			// Refused without looking at the key, so guessing stops paying.
+			// 401 rather than 429: clients retry a 429 by themselves, and a
+			// controller holding a wrong key should keep seeing an auth failure.
+			writeError(w, Errorf(AuthException, "too many failed authentications from %s; try again in a minute", addr))
 			return
 		}
 		if !h.keys.Authorized(r) {
