@@ -13,8 +13,8 @@ import (
 
 	"github.com/streamdash/streamdash/internal/analytics"
 	"github.com/streamdash/streamdash/internal/analytics/hostile"
-	"github.com/streamdash/streamdash/internal/analytics/panels"
 	"github.com/streamdash/streamdash/internal/analytics/tweetfixture"
+	"github.com/streamdash/streamdash/internal/panels"
 )
 
 // BenchmarkHostileLoad: the Top Hashtags panel's latency over 1M tweets,

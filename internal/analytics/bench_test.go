@@ -18,9 +18,9 @@ import (
 	"github.com/rockset/rockset-go-client/option"
 
 	"github.com/streamdash/streamdash/internal/analytics"
-	"github.com/streamdash/streamdash/internal/analytics/panels"
 	"github.com/streamdash/streamdash/internal/analytics/store"
 	"github.com/streamdash/streamdash/internal/analytics/tweetfixture"
+	"github.com/streamdash/streamdash/internal/panels"
 )
 
 const benchDocs = 1_000_000

@@ -17,8 +17,8 @@ import (
 	"github.com/rockset/rockset-go-client/option"
 
 	"github.com/streamdash/streamdash/internal/analytics"
-	"github.com/streamdash/streamdash/internal/analytics/panels"
 	"github.com/streamdash/streamdash/internal/analytics/tweetfixture"
+	"github.com/streamdash/streamdash/internal/panels"
 )
 
 func setupTweets(t testing.TB, rc *rs.RockClient, region, name, stream, policy string, extra ...option.CollectionOption) {

@@ -92,12 +92,6 @@ func (s *Server) admit(ctx context.Context) (release func(), err error) {
 }
 
 func (s *Server) run(ctx context.Context, q queryRun) (openapi.QueryResponse, error) {
-	release, err := s.admit(ctx)
-	if err != nil {
-		s.queryErrors.Inc()
-		return openapi.QueryResponse{}, err
-	}
-	defer release()
 	start := time.Now()
 	defer func() { s.queryLatency.Observe(time.Since(start).Seconds()) }()
 	resp, err := s.runQuery(ctx, q, start)
@@ -133,6 +127,13 @@ func (s *Server) runQuery(ctx context.Context, q queryRun, start time.Time) (ope
 	}
 	qctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// Only execution takes a slot: a query refused by the checks never
+	// waits behind others, nor holds one up.
+	release, err := s.admit(qctx)
+	if err != nil {
+		return openapi.QueryResponse{}, err
+	}
+	defer release()
 	res, err := s.store.QueryBounded(qctx, rq.SQL, args, limit, s.cfg.MaxResponseBytes)
 	if errors.Is(err, store.ErrTimeout) {
 		return openapi.QueryResponse{}, api.Errorf(api.QueryTimeout, "query exceeded its timeout of %s", timeout)

@@ -71,3 +71,22 @@ func From(workspace, collection string) (string, error) {
 func quoteIdent(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
+
+// Queries is every panel's query by name, with %[1]s where the quoted
+// collection goes. It is the one source of the panel SQL: the dashboard and
+// the controller run it through Runner, the analytics server's tests and
+// benchmarks through For.
+var Queries = map[string]string{
+	"live_tweets":         sqlLiveTweets,
+	"top_hashtags":        sqlTopHashtags,
+	"incoming_tweets":     sqlIncoming,
+	"count":               sqlCount,
+	"hashtag_live_tweets": sqlHashtagTweets,
+	"related_hashtags":    sqlRelated,
+	"influencers":         sqlInfluencers,
+	"hashtag_count":       sqlHashtagCount,
+}
+
+// For is the named panel's query over from (a quoted reference, as From
+// returns it, or a bare table name).
+func For(panel, from string) string { return fmt.Sprintf(Queries[panel], from) }

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamdash/streamdash/internal/analytics/panels"
 	"github.com/streamdash/streamdash/internal/analytics/rewrite"
 	"github.com/streamdash/streamdash/internal/analytics/store"
 	"github.com/streamdash/streamdash/internal/analytics/tweetfixture"
+	"github.com/streamdash/streamdash/internal/panels"
 )
 
 func openStore(t *testing.T, path string) *store.Store {
