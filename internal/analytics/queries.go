@@ -92,6 +92,16 @@ func (s *Server) admit(ctx context.Context) (release func(), err error) {
 }
 
 func (s *Server) run(ctx context.Context, q queryRun) (openapi.QueryResponse, error) {
+	// The checks take a slot as well as execution: parsing costs DuckDB
+	// time too, and with only execution bounded, 8 clients looping on
+	// refused queries slowed a panel query 75-fold instead of 3-fold
+	// (BenchmarkHostileLoad, docs/benchmarks.md).
+	release, err := s.admit(ctx)
+	if err != nil {
+		s.queryErrors.Inc()
+		return openapi.QueryResponse{}, err
+	}
+	defer release()
 	start := time.Now()
 	defer func() { s.queryLatency.Observe(time.Since(start).Seconds()) }()
 	resp, err := s.runQuery(ctx, q, start)
@@ -127,13 +137,6 @@ func (s *Server) runQuery(ctx context.Context, q queryRun, start time.Time) (ope
 	}
 	qctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// Only execution takes a slot: a query refused by the checks never
-	// waits behind others, nor holds one up.
-	release, err := s.admit(qctx)
-	if err != nil {
-		return openapi.QueryResponse{}, err
-	}
-	defer release()
 	res, err := s.store.QueryBounded(qctx, rq.SQL, args, limit, s.cfg.MaxResponseBytes)
 	if errors.Is(err, store.ErrTimeout) {
 		return openapi.QueryResponse{}, api.Errorf(api.QueryTimeout, "query exceeded its timeout of %s", timeout)
