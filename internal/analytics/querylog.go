@@ -135,6 +135,15 @@ func (s *Server) submit(ctx context.Context, req openapi.QueryRequest) (openapi.
 	if initial != nil && (*initial < 0 || *initial > maxPageDocs) {
 		return openapi.QueryResponse{}, api.Errorf(api.InvalidInput, "max_initial_results must be between 0 and %d", maxPageDocs)
 	}
+	if c, ok := api.CallerFrom(ctx); ok && c.Role != builtinAdmin {
+		rq, err := s.rw.Rewrite(ctx, req.Sql.Query, s.resolve)
+		if err != nil {
+			return openapi.QueryResponse{}, queryError(err)
+		}
+		if err := s.checkQueryAccess(ctx, rq.Collections); err != nil {
+			return openapi.QueryResponse{}, err
+		}
+	}
 	runCtx := ctx
 	if async {
 		runCtx = context.WithoutCancel(ctx) // it outlives the request

@@ -271,6 +271,9 @@ func HandlerWith(svc Service, keys *Keys, maxAuthFailures int, log *slog.Logger)
 	if vs, ok := svc.(ViewService); ok {
 		viewRoutes(route, vs)
 	}
+	if ks, ok := svc.(KeyService); ok {
+		keyRoutes(route, ks)
+	}
 
 	mux.Handle("/", h.authed(func(r *http.Request) (any, error) {
 		return nil, Errorf(NotFound, "no route for %s %s", r.Method, r.URL.Path)
@@ -320,6 +323,26 @@ func (k *Keys) Authorized(r *http.Request) bool {
 		match |= subtle.ConstantTimeCompare([]byte(key), k)
 	}
 	return match == 1 && key != ""
+}
+
+// AdminEmail is the user the server's key-file keys belong to.
+const AdminEmail = "admin@analytics.local"
+
+// caller authenticates r: a key from the key file is the administrator;
+// any other key must be one the KeyService knows.
+func (h *handler) caller(r *http.Request) (Caller, bool) {
+	if h.keys.Authorized(r) {
+		return Caller{Email: AdminEmail, Role: "admin"}, true
+	}
+	ks, ok := h.svc.(KeyService)
+	if !ok {
+		return Caller{}, false
+	}
+	scheme, key, found := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !found || !strings.EqualFold(scheme, "apikey") || strings.TrimSpace(key) == "" {
+		return Caller{}, false
+	}
+	return ks.Authenticate(strings.TrimSpace(key))
 }
 
 // failureLimit counts failed authentications per client address in a window.
@@ -377,11 +400,23 @@ func (h *handler) authed(fn func(r *http.Request) (any, error), envelope bool) h
 			writeError(w, Errorf(AuthException, "too many failed authentications from %s; try again in a minute", addr))
 			return
 		}
-		if !h.keys.Authorized(r) {
+		caller, ok := h.caller(r)
+		if !ok {
 			h.failures.fail(addr)
 			writeError(w, Errorf(AuthException, "authentication failed"))
 			return
 		}
+		if ks, isKS := h.svc.(KeyService); isKS {
+			if err := ks.Authorize(caller, r); err != nil {
+				var ae *Error
+				if !errors.As(err, &ae) {
+					ae = Errorf(AuthException, "%v", err)
+				}
+				writeError(w, ae)
+				return
+			}
+		}
+		r = r.WithContext(WithCaller(r.Context(), caller))
 		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodyBytes)
 		out, err := fn(r)
 		if err != nil {
