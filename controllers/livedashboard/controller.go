@@ -32,7 +32,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
+	"github.com/streamdash/streamdash/controllers/secrets"
 	"github.com/streamdash/streamdash/controllers/status"
 	"github.com/streamdash/streamdash/internal/panels"
 	"github.com/streamdash/streamdash/internal/rockset"
@@ -197,7 +199,7 @@ func (r *Reconciler) reconcile(ctx context.Context, d *v1alpha1.LiveDashboard) (
 	}
 
 	conn, err := rocksetconn.Resolve(ctx, r.uncached, &p, r.opts.Rockset)
-	if rocksetconn.IsMissingSecret(err) {
+	if secrets.IsMissing(err) {
 		msg := "the pipeline's API key is not available: " + err.Error()
 		r.reporter.Set(d, status.True(v1alpha1.ConditionStalled, ReasonAPIKeyMissing, msg))
 		r.reporter.Set(d, status.False(v1alpha1.ConditionReady, ReasonAPIKeyMissing, msg))
@@ -302,7 +304,7 @@ func (r *Reconciler) query(ctx context.Context, p *v1alpha1.TwitterPipeline, con
 	if err != nil {
 		return panels.Summary{}, err
 	}
-	runner, err := panels.New(q, rocksetconn.Workspace(p), rocksetconn.Collection(p))
+	runner, err := panels.New(q, names.Workspace(p), names.Collection(p))
 	if err != nil {
 		return panels.Summary{}, err
 	}

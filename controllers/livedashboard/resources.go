@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 )
 
@@ -68,8 +69,8 @@ func dashboardArgs(d *v1alpha1.LiveDashboard, p *v1alpha1.TwitterPipeline, conn 
 		"--listen=$(POD_IP):" + strconv.Itoa(containerPort),
 		"--analytics-endpoint=" + escapeArg(conn.APIServer),
 		"--api-key-file=" + keyMountDir + "/" + keyFileName,
-		"--workspace=" + escapeArg(rocksetconn.Workspace(p)),
-		"--collection=" + escapeArg(rocksetconn.Collection(p)),
+		"--workspace=" + escapeArg(names.Workspace(p)),
+		"--collection=" + escapeArg(names.Collection(p)),
 		"--window=" + window(d).String(),
 		"--top-n=" + strconv.Itoa(int(topN(d))),
 	}

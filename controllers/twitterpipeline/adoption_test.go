@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
-	"github.com/streamdash/streamdash/controllers/rocksetconn"
+	"github.com/streamdash/streamdash/controllers/names"
 )
 
 func streamTags(t testing.TB, name string) map[string]string {
@@ -92,7 +92,7 @@ func TestAdoptionIsExplicit(t *testing.T) {
 		if tags := streamTags(t, foreign); len(tags) != 0 {
 			t.Errorf("the foreign stream was tagged %v without adoption", tags)
 		}
-		if _, err := rocksetC.GetIntegration(ctx, rocksetconn.Integration(p)); !isNotFound(err) {
+		if _, err := rocksetC.GetIntegration(ctx, names.Integration(p)); !isNotFound(err) {
 			t.Errorf("an integration was made for a stalled pipeline: %v", err)
 		}
 		deleteAndWait(t, key)
@@ -160,13 +160,13 @@ func TestAdoptionIsExplicit(t *testing.T) {
 		// An integration and collection someone made by hand, reading the
 		// stream the pipeline will create.
 		p := newTestPipeline(ns, "handmade")
-		stream := rocksetconn.StreamName(p)
+		stream := names.Stream(p)
 		createForeignStream(t, stream)
 		if _, err := kinesisC.AddTagsToStream(ctx, &awskinesis.AddTagsToStreamInput{StreamName: aws.String(stream),
 			Tags: map[string]string{"streamdash.io/pipeline": "adoption/handmade"}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := rocksetC.CreateKinesisIntegration(ctx, rocksetconn.Integration(p), option.AWSKeys("test", "test"),
+		if _, err := rocksetC.CreateKinesisIntegration(ctx, names.Integration(p), option.AWSKeys("test", "test"),
 			option.WithKinesisIntegrationDescription("made by hand")); err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +178,7 @@ func TestAdoptionIsExplicit(t *testing.T) {
 		}
 		key := client.ObjectKeyFromObject(p)
 		got := waitCondition(t, key, v1alpha1.ConditionStalled, metav1.ConditionTrue, "AdoptionRequired", 60*time.Second)
-		if msg := condition(got, v1alpha1.ConditionStalled).Message; !strings.Contains(msg, "integration "+rocksetconn.Integration(p)) {
+		if msg := condition(got, v1alpha1.ConditionStalled).Message; !strings.Contains(msg, "integration "+names.Integration(p)) {
 			t.Errorf("Stalled message %q does not name the integration", msg)
 		}
 		// Adopting: the collection (without a source) is taken over and marked.
@@ -201,7 +201,7 @@ func TestAdoptionIsExplicit(t *testing.T) {
 		if _, err := rocksetC.GetCollection(ctx, "commons", "handmade"); err != nil {
 			t.Errorf("the adopted collection was deleted: %v", err)
 		}
-		if _, err := rocksetC.GetIntegration(ctx, rocksetconn.Integration(p)); err != nil {
+		if _, err := rocksetC.GetIntegration(ctx, names.Integration(p)); err != nil {
 			t.Errorf("the adopted integration was deleted: %v", err)
 		}
 		_ = rocksetC.DeleteCollection(ctx, "commons", "handmade")

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/controllers/status"
 	"github.com/streamdash/streamdash/controllers/steps"
@@ -22,7 +23,7 @@ import (
 // and a stale one is removed.
 func (r *Reconciler) reconcileAPIKeySecret(ctx context.Context, s *pass) steps.Outcome {
 	p := s.p
-	key := types.NamespacedName{Namespace: p.Namespace, Name: rocksetconn.PodSecretName(p)}
+	key := types.NamespacedName{Namespace: p.Namespace, Name: names.PodSecret(p)}
 	var existing corev1.Secret
 	err := r.uncached.Get(ctx, key, &existing)
 	if err != nil && !apierrors.IsNotFound(err) {

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
-	"github.com/streamdash/streamdash/controllers/rocksetconn"
+	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/status"
 	"github.com/streamdash/streamdash/controllers/steps"
 	"github.com/streamdash/streamdash/internal/kinesis"
@@ -32,7 +32,7 @@ func (r *Reconciler) finalize(ctx context.Context, s *pass) steps.Outcome {
 	if p.Spec.DeletionPolicy == v1alpha1.DeletionPolicyRetain {
 		r.event(p, status.EventNormal, EventResourcesRetained, "Retain", fmt.Sprintf(
 			"deletionPolicy Retain: keeping Kinesis stream %s, Rockset integration %s and collection %s.%s",
-			rocksetconn.StreamName(p), rocksetconn.Integration(p), rocksetconn.Workspace(p), rocksetconn.Collection(p)))
+			names.Stream(p), names.Integration(p), names.Workspace(p), names.Collection(p)))
 		return r.removeFinalizer(ctx, s)
 	}
 
@@ -108,7 +108,7 @@ func (r *Reconciler) resolveForDeletion(ctx context.Context, s *pass) steps.Outc
 
 func (r *Reconciler) deleteCollection(ctx context.Context, s *pass) steps.Outcome {
 	p := s.p
-	ws, name := rocksetconn.Workspace(p), rocksetconn.Collection(p)
+	ws, name := names.Workspace(p), names.Collection(p)
 	what := fmt.Sprintf("collection %s.%s", ws, name)
 	c, err := s.rockset.GetCollection(ctx, ws, name)
 	if err != nil {
@@ -139,7 +139,7 @@ func (r *Reconciler) deleteCollection(ctx context.Context, s *pass) steps.Outcom
 
 func (r *Reconciler) deleteIntegration(ctx context.Context, s *pass) steps.Outcome {
 	p := s.p
-	name := rocksetconn.Integration(p)
+	name := names.Integration(p)
 	in, err := s.rockset.GetIntegration(ctx, name)
 	if err != nil {
 		if rockset.IsNotFound(err) {

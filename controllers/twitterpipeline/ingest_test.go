@@ -20,6 +20,7 @@ import (
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/config/argocd"
+	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/controllers/twitterpipeline"
 	"github.com/streamdash/streamdash/internal/rockset"
@@ -114,7 +115,7 @@ func TestDocumentsArrivingLate(t *testing.T) {
 	}
 
 	const n = 120
-	putDocs(t, rocksetconn.StreamName(p), 0, n)
+	putDocs(t, names.Stream(p), 0, n)
 	arrived := time.Now()
 	eventually(t, 60*time.Second, "documentCount follows the late documents within 60s", func() error {
 		cs := getPipeline(t, key).Status.Collection
@@ -200,7 +201,7 @@ func TestIngestStopsAndRecovers(t *testing.T) {
 	waitCondition(t, key, v1alpha1.ConditionCollectionReady, metav1.ConditionTrue, "", 60*time.Second)
 	markProducerAvailable(t, key)
 	waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionTrue, "PipelineReady", 60*time.Second)
-	stream := rocksetconn.StreamName(p)
+	stream := names.Stream(p)
 	putDocs(t, stream, 0, 50)
 
 	// The server's message names a credential-looking token: it must not reach status.

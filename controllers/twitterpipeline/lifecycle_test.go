@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
-	"github.com/streamdash/streamdash/controllers/rocksetconn"
+	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/twitterpipeline"
 	"github.com/streamdash/streamdash/internal/producer"
 )
@@ -56,7 +56,7 @@ func TestPipelineLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := client.ObjectKeyFromObject(p)
-	stream := rocksetconn.StreamName(p)
+	stream := names.Stream(p)
 
 	// Stream: ACTIVE with 2 shards, 48h retention, tagged with its owner.
 	eventually(t, 60*time.Second, "stream ACTIVE with 2 shards and 48h", func() error {
@@ -85,13 +85,13 @@ func TestPipelineLifecycle(t *testing.T) {
 	}
 
 	// Integration and collection, read back through the Rockset client.
-	integ, err := rocksetC.GetIntegration(ctx, rocksetconn.Integration(p))
+	integ, err := rocksetC.GetIntegration(ctx, names.Integration(p))
 	for deadline := time.Now().Add(30 * time.Second); err != nil && time.Now().Before(deadline); {
 		time.Sleep(200 * time.Millisecond)
-		integ, err = rocksetC.GetIntegration(ctx, rocksetconn.Integration(p))
+		integ, err = rocksetC.GetIntegration(ctx, names.Integration(p))
 	}
 	if err != nil {
-		t.Fatalf("integration %s: %v (status: %s)", rocksetconn.Integration(p), err, describeConditions(getPipeline(t, key)))
+		t.Fatalf("integration %s: %v (status: %s)", names.Integration(p), err, describeConditions(getPipeline(t, key)))
 	}
 	if integ.Kinesis == nil {
 		t.Errorf("integration %s is not a Kinesis integration: %+v", integ.Name, integ)
@@ -302,7 +302,7 @@ func TestPipelineLifecycle(t *testing.T) {
 	if _, err := rocksetC.GetCollection(ctx, "commons", "tweets"); !isNotFound(err) {
 		t.Errorf("collection after delete: %v, want not found", err)
 	}
-	if _, err := rocksetC.GetIntegration(ctx, rocksetconn.Integration(p)); !isNotFound(err) {
+	if _, err := rocksetC.GetIntegration(ctx, names.Integration(p)); !isNotFound(err) {
 		t.Errorf("integration after delete: %v, want not found", err)
 	}
 	if err := direct.Get(ctx, types.NamespacedName{Namespace: ns, Name: "tweets-producer"}, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
@@ -359,7 +359,7 @@ func TestMissingSecretStallsThenRecovers(t *testing.T) {
 	if c := condition(got, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "MissingSecret" {
 		t.Errorf("Ready while stalled: %s", describeConditions(got))
 	}
-	if _, err := describeStream(rocksetconn.StreamName(p)); !isKinesisNotFound(err) {
+	if _, err := describeStream(names.Stream(p)); !isKinesisNotFound(err) {
 		t.Errorf("stream created while stalled: %v", err)
 	}
 	waitEvent(t, key, "MissingSecret")
@@ -418,7 +418,7 @@ func TestRetainKeepsEverything(t *testing.T) {
 	waitCondition(t, key, v1alpha1.ConditionStreamReady, metav1.ConditionTrue, "", 60*time.Second)
 
 	deleteAndWait(t, key)
-	stream, integ := rocksetconn.StreamName(p), rocksetconn.Integration(p)
+	stream, integ := names.Stream(p), names.Integration(p)
 	if _, err := describeStream(stream); err != nil {
 		t.Errorf("retained stream: %v", err)
 	}

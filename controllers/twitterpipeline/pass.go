@@ -14,7 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
+	"github.com/streamdash/streamdash/controllers/secrets"
 	"github.com/streamdash/streamdash/controllers/steps"
 	"github.com/streamdash/streamdash/internal/kinesis"
 	"github.com/streamdash/streamdash/internal/rockset"
@@ -165,12 +167,12 @@ func missingMessage(what string, err error) string {
 // controller watches the Secrets pipelines reference).
 func (r *Reconciler) resolveConnections(ctx context.Context, s *pass) steps.Outcome {
 	p := s.p
-	s.streamName = rocksetconn.StreamName(p)
+	s.streamName = names.Stream(p)
 	s.region = r.streamRegion(p)
 
 	conn, err := rocksetconn.Resolve(ctx, r.uncached, p, r.opts.Rockset)
 	switch {
-	case rocksetconn.IsMissingSecret(err):
+	case secrets.IsMissing(err):
 		return steps.Stalled(ReasonMissingSecret, missingMessage("Rockset API key", err), 0)
 	case errors.Is(err, rocksetconn.ErrNotConfigured):
 		return steps.Stalled(ReasonInvalidSpec, err.Error(), 0)
@@ -181,15 +183,15 @@ func (r *Reconciler) resolveConnections(ctx context.Context, s *pass) steps.Outc
 
 	if ref := p.Spec.Stream.CredentialsSecretRef; ref != nil {
 		key := types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}
-		id, err := rocksetconn.ReadSecretKey(ctx, r.uncached, key, awsAccessKeyIDKey)
+		id, err := secrets.ReadKey(ctx, r.uncached, key, awsAccessKeyIDKey)
 		if err == nil {
 			var secret string
-			secret, err = rocksetconn.ReadSecretKey(ctx, r.uncached, key, awsSecretAccessKeyKey)
+			secret, err = secrets.ReadKey(ctx, r.uncached, key, awsSecretAccessKeyKey)
 			s.awsCreds = &kinesis.Credentials{AccessKeyID: strings.TrimSpace(id), SecretAccessKey: strings.TrimSpace(secret)}
 			s.inputs.add("Secret", key.Name, awsAccessKeyIDKey, []byte(id))
 			s.inputs.add("Secret", key.Name, awsSecretAccessKeyKey, []byte(secret))
 		}
-		if rocksetconn.IsMissingSecret(err) {
+		if secrets.IsMissing(err) {
 			return steps.Stalled(ReasonMissingSecret, missingMessage("AWS credentials (spec.stream.credentialsSecretRef)", err), 0)
 		}
 		if err != nil {
@@ -211,8 +213,8 @@ func (r *Reconciler) checkSourceReferences(ctx context.Context, s *pass) steps.O
 	p := s.p
 	if x := p.Spec.Source.X; x != nil {
 		key := types.NamespacedName{Namespace: p.Namespace, Name: x.BearerTokenSecretRef.Name}
-		token, err := rocksetconn.ReadSecretKey(ctx, r.uncached, key, x.BearerTokenSecretRef.Key)
-		if rocksetconn.IsMissingSecret(err) {
+		token, err := secrets.ReadKey(ctx, r.uncached, key, x.BearerTokenSecretRef.Key)
+		if secrets.IsMissing(err) {
 			return steps.Stalled(ReasonMissingSecret, missingMessage("X bearer token (spec.source.x.bearerTokenSecretRef)", err), 0)
 		} else if err != nil {
 			return steps.Retry(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/controllers/status"
 	"github.com/streamdash/streamdash/controllers/steps"
@@ -90,7 +91,7 @@ func integrationCredentials(s *pass) rockset.AWSCredentials {
 // adoption is allowed; integrations cannot be updated, so it is used as it is.
 func (r *Reconciler) reconcileIntegration(ctx context.Context, s *pass) steps.Outcome {
 	p := s.p
-	name := rocksetconn.Integration(p)
+	name := names.Integration(p)
 	if s.streamBlocked {
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonWaitingForStream,
 			fmt.Sprintf("the integration and the collection wait until stream %s is this pipeline's to read", s.streamName))
@@ -185,7 +186,7 @@ const (
 func desiredCollection(p *v1alpha1.TwitterPipeline, streamName, region string) rockset.CollectionDesired {
 	spec := rockset.CollectionSpec{
 		Description:       description(p),
-		Integration:       rocksetconn.Integration(p),
+		Integration:       names.Integration(p),
 		Stream:            streamName,
 		Region:            region,
 		OffsetResetPolicy: offsetResetPolicy,
@@ -206,7 +207,7 @@ func (r *Reconciler) reconcileCollection(ctx context.Context, s *pass) steps.Out
 		return steps.Done() // reconcileIntegration has said why
 	}
 	p := s.p
-	ws, name := rocksetconn.Workspace(p), rocksetconn.Collection(p)
+	ws, name := names.Workspace(p), names.Collection(p)
 	what := fmt.Sprintf("collection %s.%s", ws, name)
 	want := desiredCollection(p, s.streamName, s.region)
 
@@ -227,7 +228,7 @@ func (r *Reconciler) reconcileCollection(ctx context.Context, s *pass) steps.Out
 				fmt.Sprintf("%s will be created once stream %s exists", what, s.streamName))
 			return steps.Wait(waitStream)
 		}
-		if ws != rocksetconn.DefaultWorkspace {
+		if ws != names.DefaultWorkspace {
 			created, err := s.rockset.EnsureWorkspace(ctx, ws, "created by streamdash")
 			if err != nil {
 				return r.rocksetFailed(s, "create workspace "+ws, err)

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
-	"github.com/streamdash/streamdash/controllers/rocksetconn"
+	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/twitterpipeline"
 )
 
@@ -212,7 +212,7 @@ func TestScale(t *testing.T) {
 	written := 0
 	for round := 0; time.Since(trickleStart) < steady; round++ {
 		for i := 0; i < n; i++ {
-			putDocs(t, rocksetconn.StreamName(newTestPipeline(ns, fmt.Sprintf("p%03d", i))), 1_000_000+round, 1)
+			putDocs(t, names.Stream(newTestPipeline(ns, fmt.Sprintf("p%03d", i))), 1_000_000+round, 1)
 		}
 		written++
 		select {

@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
-	"github.com/streamdash/streamdash/controllers/rocksetconn"
+	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/status"
 	"github.com/streamdash/streamdash/controllers/steps"
 )
@@ -134,11 +134,11 @@ func observeParts(s *pass) {
 		}
 	}
 	if s.integrationOK {
-		p.Status.Integration = &v1alpha1.IntegrationStatus{Name: rocksetconn.Integration(p), CredentialsChecksum: s.integrationCreds}
+		p.Status.Integration = &v1alpha1.IntegrationStatus{Name: names.Integration(p), CredentialsChecksum: s.integrationCreds}
 	}
 	if c := s.collection; c != nil {
 		cs := &v1alpha1.CollectionStatus{
-			Workspace: rocksetconn.Workspace(p), Name: rocksetconn.Collection(p), Status: c.Status,
+			Workspace: names.Workspace(p), Name: names.Collection(p), Status: c.Status,
 			DocumentCount: c.DocCount,
 		}
 		if !c.LastUpdated.IsZero() {
