@@ -157,8 +157,11 @@ func (s *Server) CreateCollection(ctx context.Context, ws string, req openapi.Cr
 		return openapi.Collection{}, api.Errorf(api.InvalidInput, "at most one source per collection is supported")
 	}
 	for _, src := range req.Sources {
-		if src.Kinesis == nil || src.Kinesis.StreamName == "" {
-			return openapi.Collection{}, api.Errorf(api.InvalidInput, "only Kinesis sources are supported: give kinesis.stream_name")
+		if src.Kinesis == nil {
+			return openapi.Collection{}, api.Errorf(api.NotImplemented, "only Kinesis sources are supported (not S3, GCS, Kafka, DynamoDB, MongoDB, Azure, Snowflake, file uploads or Rockset's sample data sets)")
+		}
+		if src.Kinesis.StreamName == "" {
+			return openapi.Collection{}, api.Errorf(api.InvalidInput, "a Kinesis source needs kinesis.stream_name")
 		}
 		policy := strings.ToUpper(src.Kinesis.GetOffsetResetPolicy())
 		if policy == "" {

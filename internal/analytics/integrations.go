@@ -48,7 +48,7 @@ func (s *Server) CreateIntegration(ctx context.Context, req openapi.CreateIntegr
 	}
 	k := req.Kinesis
 	if k == nil {
-		return openapi.Integration{}, api.Errorf(api.InvalidInput, "only Kinesis integrations are supported: give kinesis")
+		return openapi.Integration{}, api.Errorf(api.NotImplemented, "only Kinesis integrations are supported (not S3, GCS, Kafka, DynamoDB, MongoDB, Azure or Snowflake): give kinesis")
 	}
 	// Neither keys nor a role: the streams are read with the server's own
 	// AWS identity (IRSA, EKS Pod Identity, the environment), which is how a

@@ -127,6 +127,9 @@ func (l *queryLog) pruneLocked(now time.Time) {
 // submit runs a query from POST /queries: synchronously, or async with an
 // answer after client_timeout_ms at the latest.
 func (s *Server) submit(ctx context.Context, req openapi.QueryRequest) (openapi.QueryResponse, error) {
+	if t := strings.TrimSpace(req.Sql.Query); len(t) >= 6 && strings.EqualFold(t[:6], "script") {
+		return openapi.QueryResponse{}, api.Errorf(api.NotImplemented, "JavaScript UDFs (script {{{ ... }}}) are not supported")
+	}
 	async := req.GetAsync()
 	initial := req.MaxInitialResults
 	if initial == nil && req.Sql.InitialPaginateResponseDocCount != nil {

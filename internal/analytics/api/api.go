@@ -274,6 +274,7 @@ func HandlerWith(svc Service, keys *Keys, maxAuthFailures int, log *slog.Logger)
 	if ks, ok := svc.(KeyService); ok {
 		keyRoutes(route, ks)
 	}
+	unsupportedRoutes(route)
 
 	mux.Handle("/", h.authed(func(r *http.Request) (any, error) {
 		return nil, Errorf(NotFound, "no route for %s %s", r.Method, r.URL.Path)
