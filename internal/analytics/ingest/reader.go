@@ -26,7 +26,12 @@ type Kinesis interface {
 	ListShards(ctx context.Context, in *kinesis.ListShardsInput, opts ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
 	GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, opts ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
 	GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, opts ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+	DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, opts ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
 }
+
+// StreamKey is the checkpoint row that holds the identity of the stream the
+// other checkpoints were taken on (its Seq). Kinesis shard IDs never hold '@'.
+const StreamKey = "@stream"
 
 // Sink is where a reader commits batches (a store.Collection).
 type Sink interface {
@@ -97,6 +102,12 @@ type Reader struct {
 
 	mu     sync.Mutex
 	status Status
+
+	// The stream the checkpoints belong to; see StreamKey.
+	identity       string
+	recordIdentity bool // the next batch with checkpoints stores identity
+	replace        bool // the next batch with checkpoints replaces all of them
+	fresh          bool // the stream was replaced: shards start at TRIM_HORIZON
 }
 
 // Start runs a reader until Stop or ctx ends.
@@ -163,6 +174,8 @@ func (r *Reader) run(ctx context.Context) {
 			return
 		}
 	}
+	r.identity = cps[StreamKey].Seq
+	delete(cps, StreamKey)
 	shards := map[string]*shard{}
 	var lastList time.Time
 	errBackoff := time.Duration(0)
@@ -178,6 +191,10 @@ func (r *Reader) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if len(batch.Checkpoints) > 0 && r.recordIdentity {
+			batch.Checkpoints = append(batch.Checkpoints, store.Checkpoint{Shard: StreamKey, Seq: r.identity})
+			batch.ReplaceCheckpoints = r.replace
+		}
 		if len(batch.Records) > 0 || len(batch.Checkpoints) > 0 {
 			res, err := r.spec.Sink.Write(ctx, batch)
 			if err != nil {
@@ -187,6 +204,9 @@ func (r *Reader) run(ctx context.Context) {
 				}
 				r.fail(ctx, "write batch", err, &errBackoff)
 				continue
+			}
+			if batch.ReplaceCheckpoints || len(batch.Checkpoints) > 0 && r.recordIdentity {
+				r.recordIdentity, r.replace = false, false
 			}
 			for id, p := range pending {
 				s := shards[id]
@@ -205,6 +225,9 @@ func (r *Reader) run(ctx context.Context) {
 			}
 		}
 		if readErr != nil {
+			// The stream may have been deleted or replaced: look again
+			// before the next read rather than up to listEvery later.
+			lastList = time.Time{}
 			r.fail(ctx, "read", readErr, &errBackoff)
 			continue
 		}
@@ -254,7 +277,47 @@ func (r *Reader) wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// checkStream compares the stream's identity with the one the checkpoints
+// were taken on. On a new stream the shards and checkpoints known so far are
+// forgotten, and the next commit replaces the stored ones.
+func (r *Reader) checkStream(ctx context.Context, shards map[string]*shard, cps map[string]store.Checkpoint) error {
+	out, err := r.spec.Client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(r.spec.Stream)})
+	var denied *types.AccessDeniedException
+	if errors.As(err, &denied) {
+		// An integration allowed to read but not to describe: keep reading
+		// without detecting a re-created stream rather than not at all.
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sum := out.StreamDescriptionSummary
+	if sum == nil || sum.StreamCreationTimestamp == nil {
+		return errors.New("describe stream: no creation time")
+	}
+	id := aws.ToString(sum.StreamARN) + " " + sum.StreamCreationTimestamp.UTC().Format(time.RFC3339Nano)
+	switch r.identity {
+	case id:
+		return nil
+	case "":
+		// First reading, or checkpoints from before identities were kept:
+		// they are taken to be this stream's.
+	default:
+		r.spec.Log.Info("ingest: stream was re-created, reading it from the start", "collection", r.spec.Name, "stream", r.spec.Stream, "was", r.identity, "now", id)
+		clear(shards)
+		clear(cps)
+		r.replace = true
+		r.fresh = true
+	}
+	r.identity = id
+	r.recordIdentity = true
+	return nil
+}
+
 func (r *Reader) listShards(ctx context.Context, shards map[string]*shard, cps map[string]store.Checkpoint) error {
+	if err := r.checkStream(ctx, shards, cps); err != nil {
+		return err
+	}
 	in := &kinesis.ListShardsInput{StreamName: aws.String(r.spec.Stream)}
 	for {
 		out, err := r.spec.Client.ListShards(ctx, in)
@@ -388,8 +451,9 @@ func (r *Reader) iterator(ctx context.Context, s *shard) (string, error) {
 	case s.committed != "":
 		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
 		in.StartingSequenceNumber = aws.String(s.committed)
-	case len(s.parents) > 0 || r.spec.Policy == "EARLIEST":
-		// A child of a shard we read holds only records we have not seen.
+	case len(s.parents) > 0 || r.spec.Policy == "EARLIEST" || r.fresh:
+		// A child of a shard we read holds only records we have not seen,
+		// and so does a stream that replaced the one we read.
 		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
 	default:
 		// LATEST as of the collection's creation, so a restart before the

@@ -34,6 +34,12 @@ func (f *flakyKinesis) ListShards(ctx context.Context, in *kinesis.ListShardsInp
 	return &kinesis.ListShardsOutput{Shards: f.order}, nil
 }
 
+func (f *flakyKinesis) DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, _ ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error) {
+	return &kinesis.DescribeStreamSummaryOutput{StreamDescriptionSummary: &types.StreamDescriptionSummary{
+		StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/s"), StreamCreationTimestamp: aws.Time(time.Unix(1.7e9, 0)),
+	}}, nil
+}
+
 func (f *flakyKinesis) GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, _ ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
 	pos := 0
 	if in.ShardIteratorType == types.ShardIteratorTypeAfterSequenceNumber {

@@ -42,6 +42,11 @@ type Checkpoint struct {
 type Batch struct {
 	Records     []Record
 	Checkpoints []Checkpoint
+	// ReplaceCheckpoints drops every checkpoint of the collection before the
+	// batch's are stored, in the same transaction: the source's stream was
+	// replaced, and a shard ID the new stream has not written to yet must not
+	// keep the old stream's position.
+	ReplaceCheckpoints bool
 }
 
 // WriteResult counts what happened to a batch's records.
@@ -414,7 +419,7 @@ func (c *Collection) Write(ctx context.Context, b Batch) (WriteResult, error) {
 	if c.transformErr != nil {
 		return WriteResult{}, fmt.Errorf("ingest transformation: %w", c.transformErr)
 	}
-	res, err := c.write(ctx, b.Records, b.Checkpoints, true, false)
+	res, err := c.write(ctx, b.Records, b.Checkpoints, b.ReplaceCheckpoints, true, false)
 	if err == nil || ctx.Err() != nil || !RecordFault(err) {
 		return res, err
 	}
@@ -433,7 +438,7 @@ func (c *Collection) Write(ctx context.Context, b Batch) (WriteResult, error) {
 // a single refused record as malformed. Pieces upsert every _id, so a piece
 // written twice (a crash before the checkpoints commit) is stored once.
 func (c *Collection) isolate(ctx context.Context, recs []Record, res *WriteResult) error {
-	r, err := c.write(ctx, recs, nil, false, true)
+	r, err := c.write(ctx, recs, nil, false, false, true)
 	if err == nil {
 		res.Inserted += r.Inserted
 		res.Malformed += r.Malformed
@@ -462,7 +467,7 @@ func (c *Collection) writeAccount(ctx context.Context, b Batch, res WriteResult)
 		return res, err
 	}
 	defer tx.Rollback()
-	if err := writeCheckpoints(ctx, tx, c.Table, b.Checkpoints); err != nil {
+	if err := writeCheckpoints(ctx, tx, c.Table, b.Checkpoints, b.ReplaceCheckpoints); err != nil {
 		return res, err
 	}
 	if err := addStats(ctx, tx, c.Table, int64(len(b.Records)), res); err != nil {
@@ -514,7 +519,7 @@ func (c *Collection) noteMalformed(reason string) {
 // write stages, evolves and commits one piece of a batch. account adds the
 // piece's counters; upsertAll deletes every staged _id first, not only the
 // ones documents brought.
-func (c *Collection) write(ctx context.Context, recs []Record, cps []Checkpoint, account, upsertAll bool) (WriteResult, error) {
+func (c *Collection) write(ctx context.Context, recs []Record, cps []Checkpoint, replace, account, upsertAll bool) (WriteResult, error) {
 	var res WriteResult
 	conn, err := c.ingestConn(ctx)
 	if err != nil {
@@ -564,7 +569,7 @@ func (c *Collection) write(ctx context.Context, recs []Record, cps []Checkpoint,
 		ins, _ := r.RowsAffected()
 		res.Inserted = int(ins)
 	}
-	if err := writeCheckpoints(ctx, tx, c.Table, cps); err != nil {
+	if err := writeCheckpoints(ctx, tx, c.Table, cps, replace); err != nil {
 		return res, err
 	}
 	if account {
@@ -864,7 +869,12 @@ func eventTimeExpr(et EventTime) string {
 	return `COALESCE(evt, ` + t + `, arrival)`
 }
 
-func writeCheckpoints(ctx context.Context, tx *sql.Tx, table string, cps []Checkpoint) error {
+func writeCheckpoints(ctx context.Context, tx *sql.Tx, table string, cps []Checkpoint, replace bool) error {
+	if replace {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM _sd_checkpoints WHERE tbl = $1`, table); err != nil {
+			return fmt.Errorf("checkpoints: %w", err)
+		}
+	}
 	if len(cps) == 0 {
 		return nil
 	}
