@@ -52,7 +52,7 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: test
-test: $(CONTROLLER_GEN) envtest kinesis-local chromium ## Run every test: unit, envtest, emulator, analytics, browser and end-to-end.
+test: $(CONTROLLER_GEN) envtest node-tools kinesis-local chromium ## Run every test: unit, envtest, emulator, analytics, browser and end-to-end (on the local node).
 	go vet ./...
 	# -count=1: the end-to-end suite builds and runs the programs, which go test's cache cannot see.
 	CONTROLLER_GEN=$(CONTROLLER_GEN) go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
@@ -68,9 +68,21 @@ run: manifests generate ## Run the manager against the cluster in ~/.kube/config
 	go run ./cmd/manager
 
 .PHONY: demo
-demo: build envtest kinesis-local ## Run the whole system locally: control plane, Kinesis, analytics, manager, dashboards.
+demo: build build-installer node-tools kinesis-local ## Run the whole system on a local Kubernetes node (root): image, dist/install.yaml, samples.
 	go build -o $(LOCALBIN)/streamdash-demo ./hack/demo
 	$(LOCALBIN)/streamdash-demo
+
+.PHONY: image
+image: build ## Build the streamdash image without a container engine: bin/images/streamdash.tar (docker-archive).
+	go run ./hack/image -bin-dir $(LOCALBIN) -o $(LOCALBIN)/images/streamdash.tar
+
+.PHONY: node-up
+node-up: node-tools image ## Start the local Kubernetes node (root, Linux) with the streamdash image imported.
+	go run ./hack/node up $(LOCALBIN)/images/streamdash.tar
+
+.PHONY: node-down
+node-down: ## Stop the local node and remove everything it put on the machine.
+	go run ./hack/node down
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a container engine).
@@ -105,6 +117,10 @@ build-installer: manifests generate $(KUSTOMIZE) ## Write dist/install.yaml (CRD
 .PHONY: envtest
 envtest: ## Build etcd + kube-apiserver + kubectl for envtest into bin/k8s/$(K8S_VERSION).
 	@K8S_VERSION=$(K8S_VERSION) hack/envtest.sh
+
+.PHONY: node-tools
+node-tools: envtest ## Build the local node's parts (kubelet & co, containerd, CoreDNS; runc and CNI from apt) into bin/.
+	@K8S_VERSION=$(K8S_VERSION) hack/node-tools.sh
 
 .PHONY: kinesis-local
 kinesis-local: ## Install the Kinesis emulator (npm kinesis-local) into bin/.

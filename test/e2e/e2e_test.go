@@ -1,11 +1,15 @@
-// Package e2e drives the whole system as a user would: kubectl and the two
-// resources against a real kube-apiserver, with the manager, the analytics
-// server, the Kinesis emulator and the operator's Deployments running as
-// local processes from freshly built binaries (test/localcluster).
+// Package e2e drives the whole system as a user would, on a real
+// Kubernetes node (test/node): the streamdash image built from this tree and
+// imported into containerd, dist/install.yaml applied as it is, then kubectl
+// and the two resources. Every streamdash program runs in a container; the
+// Kinesis emulator runs on the host (test/localcluster).
+//
+// The node needs Linux and root; elsewhere every test skips and says so.
 package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,60 +19,139 @@ import (
 	"time"
 
 	"github.com/streamdash/streamdash/test/apitest"
+	"github.com/streamdash/streamdash/test/image"
 	"github.com/streamdash/streamdash/test/localcluster"
+	"github.com/streamdash/streamdash/test/node"
 )
 
-var cluster *localcluster.Cluster
+var (
+	cluster *localcluster.Cluster
+	// skipReason is why the suite cannot run here ("" when it can).
+	skipReason string
+)
+
+// fetchImage runs test/e2e/fetch, for requests from inside the cluster.
+const fetchImage = "streamdash.local/e2e-fetch:1"
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
+// requireCluster skips a test where the node cannot run.
+func requireCluster(t *testing.T) {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+}
+
 func run(m *testing.M) int {
+	flag.Parse()
+	if err := node.Supported(); err != nil {
+		skipReason = fmt.Sprintf("the end-to-end suite runs a real Kubernetes node: %v", err)
+		fmt.Fprintln(os.Stderr, "e2e: skipped:", skipReason)
+		return m.Run()
+	}
 	root, err := apitest.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	// Build the programs from this tree: a stale bin/ would test old code.
-	bin, err := os.MkdirTemp("", "streamdash-e2e-bin-")
+	work, err := os.MkdirTemp("", "streamdash-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(bin)
-	build := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./cmd/...")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build the programs: %v\n%s", err, out)
+	if err := prepare(root, work); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
-	state, err := os.MkdirTemp("", "streamdash-e2e-state-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// Long enough to wait for test/node's own test, which go test may run
+	// at the same time: one node per machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
+	state := filepath.Join(work, "state")
 	cluster, err = localcluster.Start(ctx, localcluster.Options{
-		RepoRoot: root,
-		BinDir:   bin,
-		StateDir: state,
+		RepoRoot:    root,
+		BinDir:      filepath.Join(work, "bin"),
+		InstallYAML: filepath.Join(work, "install.yaml"),
+		StateDir:    state,
+		Owner:       "the end-to-end suite (go test ./test/e2e)",
+		Progress:    os.Stderr,
+		WaitForNode: true,
 		// A short resync so drift (a stream deleted out of band) is noticed within the test.
 		ManagerArgs: []string{"--resync-period=15s"},
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "start the local system: %v\n", err)
+		fmt.Fprintf(os.Stderr, "e2e: start the system on the node: %v\n", err)
+		return 1
+	}
+	// go test's -timeout panics without running deferred calls: stop the
+	// node a little before, so it never outlives the run.
+	if d := flag.Lookup("test.timeout"); d != nil {
+		if timeout, _ := time.ParseDuration(d.Value.String()); timeout > 2*time.Minute {
+			watchdog := time.AfterFunc(timeout-time.Minute, func() {
+				fmt.Fprintln(os.Stderr, "e2e: the test timeout is near: stopping the node")
+				cluster.Stop()
+			})
+			defer watchdog.Stop()
+		}
+	}
+	if err := cluster.Node.ImportImage(ctx, filepath.Join(work, "fetch.tar")); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		cluster.Stop()
 		return 1
 	}
 	code := m.Run()
 	cluster.Stop()
 	if code == 0 {
-		os.RemoveAll(state)
+		os.RemoveAll(work)
 	} else {
 		fmt.Fprintf(os.Stderr, "e2e: logs kept in %s\n", filepath.Join(state, "logs"))
 	}
 	return code
+}
+
+// prepare builds, into work, what a user would install: the programs from
+// this tree (a stale bin/ would test old code), dist/install.yaml from
+// config/default, and the fetch image.
+func prepare(root, work string) error {
+	bin := filepath.Join(work, "bin")
+	for _, b := range [][]string{
+		{"go", "build", "-o", bin + string(filepath.Separator), "./cmd/..."},
+		{"go", "build", "-o", filepath.Join(work, "fetch"), "./test/e2e/fetch"},
+	} {
+		cmd := exec.Command(b[0], b[1:]...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if strings.HasSuffix(b[len(b)-1], "fetch") {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w\n%s", strings.Join(b, " "), err, out)
+		}
+	}
+	// make build-installer's command, or kubectl's built-in kustomize.
+	render := exec.Command(filepath.Join(root, "bin", "k8s", node.K8sVersion, "kubectl"), "kustomize", "config/default")
+	if k := os.Getenv("KUSTOMIZE"); k != "" {
+		render = exec.Command(k, "build", "config/default")
+	}
+	render.Dir = root
+	var stderr strings.Builder
+	render.Stderr = &stderr
+	out, err := render.Output()
+	if err != nil {
+		return fmt.Errorf("render config/default: %w\n%s", err, stderr.String())
+	}
+	if err := os.WriteFile(filepath.Join(work, "install.yaml"), out, 0o644); err != nil {
+		return err
+	}
+	spec := image.Spec{Ref: fetchImage, User: image.User, Entrypoint: []string{"/fetch"},
+		Files: []image.File{{Src: filepath.Join(work, "fetch"), Dst: "/fetch", Mode: 0o755}}}
+	if err := image.WriteArchive(filepath.Join(work, "fetch.tar"), spec); err != nil {
+		return err
+	}
+	return nil
 }
 
 // kubectl runs the cluster's kubectl and fails the test on error.

@@ -157,6 +157,7 @@ func toInfluencers(in []panelstest.Influencer) []v1alpha1.Influencer {
 // seed, kubectl prints them, the browser shows them, and changing the
 // hashtag moves the status along.
 func TestSeededPipelineToDashboards(t *testing.T) {
+	requireCluster(t)
 	ns := namespace(t, "e2e-seeded")
 	const seed, count = 20261126, 600
 	applyYAML(t, pipelineYAML(ns, "seeded", seed, count, 150, 2, "Delete")+"---\n"+
@@ -213,8 +214,10 @@ func TestSeededPipelineToDashboards(t *testing.T) {
 }
 
 // TestResilience: while a pipeline produces, its stream is resharded and the
-// analytics server is killed and restarted; every document arrives exactly once.
+// analytics pod is deleted; the new pod comes back with its data from the
+// volume and every document arrives exactly once.
 func TestResilience(t *testing.T) {
+	requireCluster(t)
 	ns := namespace(t, "e2e-resilience")
 	const seed, count = 7, 3000
 	applyYAML(t, pipelineYAML(ns, "busy", seed, count, 120, 1, "Delete"))
@@ -241,11 +244,17 @@ func TestResilience(t *testing.T) {
 		t.Errorf("Kinesis reports %d open shards, want 2", openShards)
 	}
 
-	// Kill the analytics server mid-ingest, as a crash would, and start it again.
-	cluster.KillAnalytics()
-	time.Sleep(2 * time.Second) // the producer keeps writing to Kinesis meanwhile
-	if err := cluster.StartAnalytics(context.Background()); err != nil {
+	// Delete the analytics pod mid-ingest, at once, as a crash would: its
+	// Deployment brings a new one up on the same volume, which goes on from
+	// its checkpoints while the producer keeps writing to Kinesis.
+	before := documentCount(t, ns, "busy")
+	old, err := cluster.RestartAnalytics(context.Background())
+	if err != nil {
 		t.Fatal(err)
+	}
+	t.Logf("analytics pod %s deleted at %d documents; a new pod serves again", old, before)
+	if n := documentCount(t, ns, "busy"); n < before {
+		t.Errorf("after the restart the collection reports %d documents, fewer than the %d before: the volume lost data", n, before)
 	}
 
 	waitDocuments(t, ns, "busy", count, 4*time.Minute)
@@ -254,6 +263,18 @@ func TestResilience(t *testing.T) {
 	if all != count || distinct != count {
 		t.Errorf("collection holds %d documents, %d distinct; want %d of each (no loss, no duplicate)", all, distinct, count)
 	}
+}
+
+// documentCount asks the analytics server (not the status) how many
+// documents the pipeline's collection holds.
+func documentCount(t *testing.T, ns, name string) int64 {
+	t.Helper()
+	p := getPipeline(t, ns, name)
+	if p.Status.Collection == nil {
+		t.Fatalf("%s/%s has no collection status: %s", ns, name, conditionSummary(p.Status.Conditions))
+	}
+	all, _ := distinctDocuments(t, p.Status.Collection.Workspace, p.Status.Collection.Name)
+	return all
 }
 
 func countOpenShards(t *testing.T, stream string) int {
@@ -271,6 +292,7 @@ func countOpenShards(t *testing.T, stream string) int {
 // TestDeletionPolicies: Delete removes the stream, the collection and the
 // integration, and the dashboards over it stall; Retain keeps all three.
 func TestDeletionPolicies(t *testing.T) {
+	requireCluster(t)
 	ns := namespace(t, "e2e-delete")
 	applyYAML(t, pipelineYAML(ns, "gone", 1, 50, 50, 1, "Delete")+"---\n"+
 		pipelineYAML(ns, "kept", 2, 50, 50, 1, "Retain")+"---\n"+

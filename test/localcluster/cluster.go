@@ -1,112 +1,101 @@
-// Package localcluster starts the whole streamdash system on one machine, for
-// the demo (hack/demo) and the end-to-end suite: a real kube-apiserver and
-// etcd (envtest, binaries from hack/envtest.sh) with the CRDs installed, the
-// Kinesis emulator (test/kinesislocal), the analytics server and the manager
-// as child processes from bin/, and the local kubelet stand-in
-// (test/localkubelet) in-process, which runs the producer and dashboard
-// Deployments the manager creates.
-//
-// Programs missing from bin/ are skipped and listed in Cluster.Missing, so
-// the control plane still comes up while parts of the system are unbuilt.
+// Package localcluster installs the whole streamdash system on the local
+// Kubernetes node (test/node), as a user would install it, for the demo
+// (hack/demo) and the end-to-end suite: the streamdash image built from
+// bin/ (test/image) and imported into containerd, dist/install.yaml applied
+// as make build-installer writes it, a hostPath PersistentVolume for the
+// analytics server's claim, and, on the host, the Kinesis emulator and an
+// instance metadata service that gives pods AWS credentials as an EC2
+// instance profile would. Every streamdash program runs in a container.
 package localcluster
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/test/apitest"
+	"github.com/streamdash/streamdash/test/image"
 	"github.com/streamdash/streamdash/test/kinesislocal"
-	"github.com/streamdash/streamdash/test/localkubelet"
+	"github.com/streamdash/streamdash/test/node"
 )
 
-// K8sVersion is the envtest control plane hack/envtest.sh builds.
-const K8sVersion = "1.37.2"
-
-// Programs are the four programs of the image, looked up in BinDir.
-var Programs = []string{"manager", "analytics", "producer", "dashboard"}
+// What dist/install.yaml creates (config/default: namespace and name prefix).
+const (
+	Namespace         = "streamdash-system"
+	ManagerDeployment = "streamdash-controller-manager"
+	AnalyticsName     = "streamdash-analytics"
+	AnalyticsClaim    = "streamdash-analytics-data"
+	APIKeySecret      = "streamdash-analytics-apikey"
+)
 
 // Options configure Start. Zero values pick the defaults noted.
 type Options struct {
 	// RepoRoot is the repository (default: the directory holding go.mod
 	// above the working directory).
 	RepoRoot string
-	// BinDir holds the built programs (default RepoRoot/bin).
+	// BinDir holds the four programs the image is built from (default
+	// RepoRoot/bin).
 	BinDir string
-	// AssetsDir holds etcd, kube-apiserver and kubectl (default
-	// $KUBEBUILDER_ASSETS, else RepoRoot/bin/k8s/<K8sVersion>).
-	AssetsDir string
-	// StateDir receives the kubeconfig, logs/, the analytics data and the
-	// pods' directories; it is emptied first (default RepoRoot/bin/demo).
+	// InstallYAML is what to install (default RepoRoot/dist/install.yaml,
+	// from make build-installer).
+	InstallYAML string
+	// StateDir receives logs/ (the node's components, the emulator) and the
+	// image tarball; it is emptied first (default RepoRoot/bin/demo).
 	StateDir string
-	// OperatorNamespace holds the analytics API-key Secret (default
-	// streamdash-system, the manager's default).
-	OperatorNamespace string
+	// Owner says who uses the node, for anyone else who tries (default
+	// "localcluster").
+	Owner string
 	// Progress receives one line per step (nil: discarded).
 	Progress io.Writer
-	// SkipManager leaves the manager out (a test may run its own).
-	SkipManager bool
-	// ManagerArgs are appended to the manager's flags.
+	// WaitForNode waits (within Start's context) while another process
+	// uses the node, instead of failing at once.
+	WaitForNode bool
+	// ManagerArgs are appended to the manager container's arguments.
 	ManagerArgs []string
-	// SetGlobalLogger points controller-runtime's global logger at
-	// logs/controller-runtime.log; for programs (the demo), not for tests
-	// that set their own.
-	SetGlobalLogger bool
 }
 
-// Cluster is a running local system. Stop it with Stop.
+// Cluster is the running system. Stop it with Stop.
 type Cluster struct {
-	// Config reaches the API server as cluster admin.
+	// Node is the local Kubernetes node.
+	Node *node.Node
+	// Config reaches the API server as cluster admin; Client reads and
+	// writes it directly (no cache).
 	Config *rest.Config
-	// Client reads and writes the API server directly (no cache).
 	Client client.Client
-	// Kubeconfig is the path of the written kubeconfig.
-	Kubeconfig string
-	// Kubectl is the path of the kubectl binary.
-	Kubectl string
-	// Kinesis is the emulator.
-	Kinesis *kinesislocal.Emulator
-	// AnalyticsURL is the analytics server's base URL ("" when not built).
+	// Kubeconfig and Kubectl are for kubectl.
+	Kubeconfig, Kubectl string
+	// Kinesis is the emulator on the host; pods reach it at KinesisURL.
+	Kinesis    *kinesislocal.Emulator
+	KinesisURL string
+	// AnalyticsURL is the analytics Service's ClusterIP URL, which the host
+	// reaches through kube-proxy.
 	AnalyticsURL string
-	// Kubelet runs the operator's Deployments.
-	Kubelet *localkubelet.Kubelet
 	// StateDir and LogDir are where state and logs go.
 	StateDir, LogDir string
-	// Missing lists the programs not found in BinDir.
-	Missing []string
 
-	opts           Options
-	env            *envtest.Environment
-	apiKey         string
-	analyticsArgs  []string
-	analyticsEnv   []string
-	mu             sync.Mutex
-	analytics      *process
-	manager        *process
-	stopKubelet    context.CancelFunc
-	kubeletDone    chan error
-	stopOnce       sync.Once
-	controlPlaneUp bool
+	opts     Options
+	metadata *http.Server
+	apiKey   string
 }
 
 // Start brings the system up. On error it stops whatever it started.
@@ -121,49 +110,45 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			c = nil
 		}
 	}()
-	// A fresh state per run: old data would make a second run see the first
-	// run's streams and collections, which the new emulator no longer has.
 	if err := os.RemoveAll(opts.StateDir); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{c.LogDir, filepath.Join(opts.StateDir, "secrets")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	if opts.SetGlobalLogger {
-		f, err := os.Create(c.logFile("controller-runtime"))
-		if err != nil {
-			return nil, err
-		}
-		ctrllog.SetLogger(zap.New(zap.WriteTo(f)))
-	}
-	for _, p := range Programs {
-		if _, err := os.Stat(filepath.Join(opts.BinDir, p)); err != nil {
-			c.Missing = append(c.Missing, p)
-		}
-	}
-	if err := c.startControlPlane(ctx); err != nil {
+	if err := os.MkdirAll(c.LogDir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := c.startKinesis(); err != nil {
+	tarball := filepath.Join(opts.StateDir, "streamdash-image.tar")
+	if err := c.step("image "+image.Ref+" from "+opts.BinDir, func() error { return buildImage(opts.BinDir, tarball) }); err != nil {
 		return nil, err
 	}
-	if err := c.createAPIKey(ctx); err != nil {
+	n, err := node.Start(ctx, node.Options{RepoRoot: opts.RepoRoot, LogDir: filepath.Join(c.LogDir, "node"),
+		Owner: opts.Owner, Images: []string{tarball}, Progress: opts.Progress, Wait: opts.WaitForNode})
+	if err != nil {
 		return nil, err
 	}
-	if !c.missing("analytics") {
-		if err := c.StartAnalytics(ctx); err != nil {
+	c.Node, c.Config, c.Kubeconfig, c.Kubectl = n, n.Config, n.Kubeconfig, n.Kubectl
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if c.Client, err = client.New(c.Config, client.Options{Scheme: scheme}); err != nil {
+		return nil, err
+	}
+	for _, s := range []struct {
+		what string
+		run  func() error
+	}{
+		{"Kinesis emulator on the host", c.startKinesis},
+		{"instance metadata service at " + node.MetadataIP, c.startMetadata},
+		{"hostPath PersistentVolume for " + AnalyticsClaim, func() error { return c.createVolume(ctx) }},
+		{"kubectl apply " + opts.InstallYAML, func() error { return c.install(ctx) }},
+		{"manager and analytics available", func() error { return c.waitInstalled(ctx) }},
+	} {
+		if err := c.step(s.what, s.run); err != nil {
 			return nil, err
 		}
-	}
-	if !opts.SkipManager && !c.missing("manager") {
-		if err := c.startManager(ctx); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.startKubelet(); err != nil {
-		return nil, err
 	}
 	return c, nil
 }
@@ -179,267 +164,238 @@ func (o *Options) defaults() error {
 	if o.BinDir == "" {
 		o.BinDir = filepath.Join(o.RepoRoot, "bin")
 	}
-	if o.AssetsDir == "" {
-		o.AssetsDir = os.Getenv("KUBEBUILDER_ASSETS")
-	}
-	if o.AssetsDir == "" {
-		o.AssetsDir = filepath.Join(o.RepoRoot, "bin", "k8s", K8sVersion)
+	if o.InstallYAML == "" {
+		o.InstallYAML = filepath.Join(o.RepoRoot, "dist", "install.yaml")
 	}
 	if o.StateDir == "" {
-		o.StateDir = filepath.Join(o.BinDir, "demo")
+		o.StateDir = filepath.Join(o.RepoRoot, "bin", "demo")
 	}
-	if o.OperatorNamespace == "" {
-		o.OperatorNamespace = "streamdash-system"
+	if o.Owner == "" {
+		o.Owner = "localcluster"
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	for _, p := range []*string{&o.BinDir, &o.AssetsDir, &o.StateDir} {
+	for _, p := range []*string{&o.BinDir, &o.StateDir, &o.InstallYAML} {
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return err
 		}
 		*p = abs
 	}
-	for _, b := range []string{"etcd", "kube-apiserver", "kubectl"} {
-		if _, err := os.Stat(filepath.Join(o.AssetsDir, b)); err != nil {
-			return fmt.Errorf("%s is missing from %s: run hack/envtest.sh (make envtest)", b, o.AssetsDir)
+	for _, p := range image.Programs {
+		if _, err := os.Stat(filepath.Join(o.BinDir, p)); err != nil {
+			return fmt.Errorf("%s is not built in %s (make build)", p, o.BinDir)
 		}
+	}
+	if _, err := os.Stat(o.InstallYAML); err != nil {
+		return fmt.Errorf("%s is missing (make build-installer)", o.InstallYAML)
 	}
 	return nil
 }
 
-func (c *Cluster) missing(program string) bool {
-	for _, m := range c.Missing {
-		if m == program {
-			return true
-		}
+func (c *Cluster) step(what string, run func() error) error {
+	begin := time.Now()
+	if err := run(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	return false
+	c.progress("%s: done in %s", what, time.Since(begin).Round(10*time.Millisecond))
+	return nil
 }
 
 func (c *Cluster) progress(format string, args ...any) {
 	fmt.Fprintf(c.opts.Progress, format+"\n", args...)
 }
 
-func (c *Cluster) logFile(name string) string { return filepath.Join(c.LogDir, name+".log") }
-
-func (c *Cluster) startControlPlane(ctx context.Context) error {
-	logf, err := os.Create(c.logFile("control-plane"))
+func buildImage(binDir, tarball string) error {
+	spec, err := image.Streamdash(image.Ref, binDir)
 	if err != nil {
 		return err
 	}
-	c.env = &envtest.Environment{
-		BinaryAssetsDirectory: c.opts.AssetsDir,
-		CRDDirectoryPaths:     []string{filepath.Join(c.opts.RepoRoot, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	c.env.ControlPlane.APIServer = &envtest.APIServer{Out: logf, Err: logf}
-	c.env.ControlPlane.Etcd = &envtest.Etcd{Out: logf, Err: logf}
-	cfg, err := c.env.Start()
-	if err != nil {
-		return fmt.Errorf("start etcd and kube-apiserver (log %s): %w", c.logFile("control-plane"), err)
-	}
-	c.controlPlaneUp = true
-	admin, err := c.env.AddUser(envtest.User{Name: "streamdash-demo-admin", Groups: []string{"system:masters"}}, cfg)
-	if err != nil {
-		return err
-	}
-	c.Config = admin.Config()
-	kubeconfig, err := admin.KubeConfig()
-	if err != nil {
-		return err
-	}
-	c.Kubeconfig = filepath.Join(c.StateDir, "kubeconfig")
-	if err := os.WriteFile(c.Kubeconfig, kubeconfig, 0o600); err != nil {
-		return err
-	}
-	c.Kubectl = filepath.Join(c.opts.AssetsDir, "kubectl")
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return err
-	}
-	if err := v1alpha1.AddToScheme(scheme); err != nil {
-		return err
-	}
-	if c.Client, err = client.New(c.Config, client.Options{Scheme: scheme}); err != nil {
-		return err
-	}
-	c.progress("control plane: kube-apiserver %s with the streamdash CRDs; kubeconfig %s", c.Config.Host, c.Kubeconfig)
-	return nil
+	return image.WriteArchive(tarball, spec)
 }
 
 func (c *Cluster) startKinesis() error {
-	logf, err := os.Create(c.logFile("kinesis"))
+	logf, err := os.Create(filepath.Join(c.LogDir, "kinesis.log"))
 	if err != nil {
 		return err
 	}
 	e, err := kinesislocal.StartProcess(logf)
 	if err != nil {
 		logf.Close()
-		return fmt.Errorf("kinesis emulator (run hack/kinesis-local.sh install): %w", err)
+		return fmt.Errorf("(run hack/kinesis-local.sh install): %w", err)
 	}
 	c.Kinesis = e
-	c.progress("kinesis emulator: %s", e.Endpoint)
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(e.Endpoint, "http://"))
+	if err != nil {
+		return err
+	}
+	c.KinesisURL = "http://" + net.JoinHostPort(node.IP, port)
+	return httpReachable(c.KinesisURL)
+}
+
+func httpReachable(url string) error {
+	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get(url)
+	if err != nil {
+		return fmt.Errorf("the emulator does not answer at the node's address: %w", err)
+	}
+	resp.Body.Close()
 	return nil
 }
 
-// createAPIKey makes the analytics API key: a file for the server and the
-// Secret the manager reads by default. The key itself is never printed.
-func (c *Cluster) createAPIKey(ctx context.Context) error {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
+// createVolume pre-binds a hostPath PersistentVolume to the analytics
+// server's claim: a single node needs no provisioner. The directory belongs
+// to the image's user, since hostPath volumes ignore fsGroup.
+func (c *Cluster) createVolume(ctx context.Context) error {
+	dir := filepath.Join(node.Root, "volumes", "analytics")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	c.apiKey = hex.EncodeToString(b)
-	if err := os.WriteFile(filepath.Join(c.StateDir, "secrets", "analytics-apikey"), []byte(c.apiKey+"\n"), 0o600); err != nil {
+	if err := os.Chown(dir, 65532, 65532); err != nil {
 		return err
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: c.opts.OperatorNamespace}}
-	if err := c.Client.Create(ctx, ns); err != nil {
-		return err
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "streamdash-analytics-data"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			ClaimRef:                      &corev1.ObjectReference{Namespace: Namespace, Name: AnalyticsClaim},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{
+				HostPath: &corev1.HostPathVolumeSource{Path: dir, Type: ptr(corev1.HostPathDirectory)},
+			},
+		},
 	}
-	return c.Client.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: c.opts.OperatorNamespace, Name: "streamdash-analytics-apikey"},
-		Data:       map[string][]byte{"apikey": []byte(c.apiKey)},
-	})
+	return c.Client.Create(ctx, pv)
 }
 
-// APIKey is the analytics server's key, for tests that query it directly.
-func (c *Cluster) APIKey() string { return c.apiKey }
+func ptr[T any](v T) *T { return &v }
 
-// StartAnalytics starts the analytics server (again, after KillAnalytics or
-// StopAnalytics: same address, same data directory).
-func (c *Cluster) StartAnalytics(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.analytics != nil {
-		return errors.New("analytics is already running")
+// install applies dist/install.yaml as it is, then points the manager and
+// the analytics server at the emulator, as the README tells users of a
+// local or private Kinesis endpoint to do.
+func (c *Cluster) install(ctx context.Context) error {
+	if _, err := c.RunKubectl(ctx, "apply", "--server-side", "--field-manager=streamdash-install", "-f", c.opts.InstallYAML); err != nil {
+		return err
 	}
-	if c.analyticsArgs == nil {
-		addr, err := freeAddr()
-		if err != nil {
+	env := []string{"AWS_ENDPOINT_URL_KINESIS=" + c.KinesisURL, "AWS_REGION=" + c.Kinesis.Region}
+	for _, d := range []string{ManagerDeployment, AnalyticsName} {
+		if _, err := c.RunKubectl(ctx, append([]string{"set", "env", "-n", Namespace, "deployment/" + d}, env...)...); err != nil {
 			return err
 		}
-		c.AnalyticsURL = "http://" + addr
-		c.analyticsArgs = []string{
-			"--listen=" + addr,
-			"--data-dir=" + filepath.Join(c.StateDir, "analytics-data"),
-			"--api-key-file=" + filepath.Join(c.StateDir, "secrets", "analytics-apikey"),
+	}
+	for _, a := range c.opts.ManagerArgs {
+		patch := fmt.Sprintf(`[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":%s}]`, strconv.Quote(a))
+		if _, err := c.RunKubectl(ctx, "patch", "-n", Namespace, "deployment/"+ManagerDeployment, "--type=json", "-p", patch); err != nil {
+			return err
 		}
-		c.analyticsEnv = append(baseEnv(), c.Kinesis.Env()...)
 	}
-	p, err := startProcess("analytics", filepath.Join(c.opts.BinDir, "analytics"), c.analyticsArgs, c.analyticsEnv, c.logFile("analytics"))
-	if err != nil {
-		return err
-	}
-	if err := p.waitHTTP(ctx, c.AnalyticsURL+"/readyz", 60*time.Second); err != nil {
-		p.kill()
-		return err
-	}
-	c.analytics = p
-	c.progress("analytics server: %s (log %s)", c.AnalyticsURL, p.logPath)
 	return nil
 }
 
-// KillAnalytics kills the analytics server at once, as a crash would.
-func (c *Cluster) KillAnalytics() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.analytics.kill()
-	c.analytics = nil
-}
-
-// StopAnalytics stops the analytics server gracefully.
-func (c *Cluster) StopAnalytics() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.analytics.stop(15 * time.Second)
-	c.analytics = nil
-}
-
-func (c *Cluster) startManager(ctx context.Context) error {
-	probe, err := freeAddr()
-	if err != nil {
+func (c *Cluster) waitInstalled(ctx context.Context) error {
+	for _, d := range []string{ManagerDeployment, AnalyticsName} {
+		if err := c.WaitDeployment(ctx, Namespace, d, 3*time.Minute); err != nil {
+			return err
+		}
+	}
+	var svc corev1.Service
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: Namespace, Name: AnalyticsName}, &svc); err != nil {
 		return err
 	}
-	args := []string{
-		"--metrics-bind-address=0",
-		"--health-probe-bind-address=" + probe,
-		"--image=streamdash:local",
-		"--zap-devel=false",
-	}
-	if c.AnalyticsURL != "" {
-		args = append(args, "--rockset-api-server="+c.AnalyticsURL)
-	}
-	args = append(args, c.opts.ManagerArgs...)
-	env := append(baseEnv(), "KUBECONFIG="+c.Kubeconfig)
-	env = append(env, c.Kinesis.Env()...)
-	p, err := startProcess("manager", filepath.Join(c.opts.BinDir, "manager"), args, env, c.logFile("manager"))
-	if err != nil {
+	c.AnalyticsURL = fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)
+	var key corev1.Secret
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: Namespace, Name: APIKeySecret}, &key); err != nil {
 		return err
 	}
-	c.manager = p
-	if err := p.waitHTTP(ctx, "http://"+probe+"/readyz", 60*time.Second); err != nil {
-		return err
-	}
-	c.progress("manager: running (log %s)", p.logPath)
+	c.apiKey = strings.TrimSpace(string(key.Data["apikey"]))
 	return nil
 }
 
-func (c *Cluster) startKubelet() error {
-	logf, err := os.Create(c.logFile("localkubelet"))
-	if err != nil {
-		return err
+// APIKey is the analytics server's key (from the Secret the manager made),
+// for tests that query it directly.
+func (c *Cluster) APIKey() string { return c.apiKey }
+
+// WaitDeployment waits until a Deployment has rolled out: every replica
+// updated and available for its current generation.
+func (c *Cluster) WaitDeployment(ctx context.Context, ns, name string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	last := "not found"
+	for {
+		var d appsv1.Deployment
+		err := c.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &d)
+		if err == nil {
+			want := int32(1)
+			if d.Spec.Replicas != nil {
+				want = *d.Spec.Replicas
+			}
+			if d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas == want &&
+				d.Status.AvailableReplicas == want && d.Status.Replicas == want {
+				return nil
+			}
+			last = fmt.Sprintf("%d/%d updated, %d available, %d in all", d.Status.UpdatedReplicas, want, d.Status.AvailableReplicas, d.Status.Replicas)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			pods, _ := c.RunKubectl(context.Background(), "get", "pods", "-n", ns, "-o", "wide")
+			return fmt.Errorf("deployment %s/%s did not roll out (%s):\n%s", ns, name, last, pods)
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	podEnv := baseEnv()
-	// What a node would provide: credentials from an instance profile (the
-	// emulator accepts any), and no metadata service to wait for.
-	podEnv = append(podEnv, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_EC2_METADATA_DISABLED=true")
-	k, err := localkubelet.New(c.Config, localkubelet.Options{
-		BinDir:   c.opts.BinDir,
-		WorkDir:  filepath.Join(c.StateDir, "pods"),
-		LogDir:   filepath.Join(c.LogDir, "pods"),
-		Selector: localkubelet.ManagedBySelector,
-		BaseEnv:  podEnv,
-		Logger:   zap.New(zap.WriteTo(logf)),
-		// kubectl get pods shows what runs, as on a cluster.
-		PublishPods: true,
-	})
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c.Kubelet, c.stopKubelet, c.kubeletDone = k, cancel, make(chan error, 1)
-	go func() { c.kubeletDone <- k.Run(ctx) }()
-	c.progress("local kubelet: running Deployments labelled app.kubernetes.io/managed-by=streamdash (pod logs in %s)", filepath.Join(c.LogDir, "pods"))
-	return nil
 }
 
-// Stop stops everything Start started, in reverse order, and waits for it.
+// Stop stops everything Start started: the node (leaving nothing behind),
+// the metadata service and the emulator.
 func (c *Cluster) Stop() {
-	c.stopOnce.Do(func() {
-		if c.stopKubelet != nil {
-			c.stopKubelet()
-			<-c.kubeletDone
+	if c.Node != nil {
+		// Keep what the pods said, for a look after the run.
+		if out, err := c.RunKubectl(context.Background(), "get", "pods", "-A", "-o", "wide"); err == nil {
+			_ = os.WriteFile(filepath.Join(c.LogDir, "pods.txt"), []byte(out), 0o644)
 		}
-		c.mu.Lock()
-		c.manager.stop(15 * time.Second)
-		c.analytics.stop(15 * time.Second)
-		c.manager, c.analytics = nil, nil
-		c.mu.Unlock()
-		if c.Kinesis != nil {
-			c.Kinesis.Stop()
+		c.savePodLogs()
+		if err := c.Node.Stop(); err != nil {
+			c.progress("stopping the node: %v", err)
 		}
-		if c.controlPlaneUp {
-			_ = c.env.Stop()
+		c.Node = nil
+	}
+	if c.metadata != nil {
+		_ = c.metadata.Close()
+		c.metadata = nil
+	}
+	if c.Kinesis != nil {
+		c.Kinesis.Stop()
+		c.Kinesis = nil
+	}
+}
+
+// savePodLogs copies every container's log into logs/pods before the node
+// and its log directory go.
+func (c *Cluster) savePodLogs() {
+	dir := filepath.Join(c.LogDir, "pods")
+	src := filepath.Join(node.Root, "pod-logs")
+	_ = filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || !strings.HasSuffix(p, ".log") {
+			return nil
 		}
+		rel, _ := filepath.Rel(src, p)
+		dst := filepath.Join(dir, strings.ReplaceAll(rel, string(filepath.Separator), "_"))
+		if b, err := os.ReadFile(p); err == nil {
+			_ = os.MkdirAll(dir, 0o755)
+			_ = os.WriteFile(dst, b, 0o644)
+		}
+		return nil
 	})
 }
 
-// RunKubectl runs the cluster's kubectl with its kubeconfig and returns the
+// RunKubectl runs kubectl with the admin kubeconfig and returns the
 // combined output.
 func (c *Cluster) RunKubectl(ctx context.Context, args ...string) (string, error) {
+	if c.Node == nil {
+		return "", errors.New("the node is not running")
+	}
 	cmd := exec.CommandContext(ctx, c.Kubectl, append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
 	cmd.Dir = c.opts.RepoRoot
 	out, err := cmd.CombinedOutput()
@@ -459,23 +415,45 @@ func (c *Cluster) Apply(ctx context.Context, path string) (string, error) {
 	return c.RunKubectl(ctx, "apply", "--server-side", "--field-manager=streamdash-demo", flag, path)
 }
 
-// ApplyYAML applies manifests given as text with server-side apply.
-func (c *Cluster) ApplyYAML(ctx context.Context, manifests string) (string, error) {
-	cmd := exec.CommandContext(ctx, c.Kubectl, "--kubeconfig", c.Kubeconfig,
-		"apply", "--server-side", "--field-manager=streamdash-demo", "-f", "-")
-	cmd.Stdin = strings.NewReader(manifests)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("kubectl apply: %w\n%s", err, out)
+// RestartAnalytics deletes the analytics pod at once (no grace period, as a
+// crash would end it) and waits until its Deployment has a new pod ready on
+// the same volume. It returns the deleted pod's name.
+func (c *Cluster) RestartAnalytics(ctx context.Context) (string, error) {
+	sel := client.MatchingLabels{"app.kubernetes.io/name": "streamdash", "app.kubernetes.io/component": "analytics"}
+	var pods corev1.PodList
+	if err := c.Client.List(ctx, &pods, client.InNamespace(Namespace), sel); err != nil {
+		return "", err
 	}
-	return string(out), nil
+	if len(pods.Items) != 1 {
+		return "", fmt.Errorf("%d analytics pods, want 1", len(pods.Items))
+	}
+	old := pods.Items[0]
+	if err := c.Client.Delete(ctx, &old, client.GracePeriodSeconds(0)); err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	for {
+		if err := c.Client.List(ctx, &pods, client.InNamespace(Namespace), sel); err == nil {
+			for _, p := range pods.Items {
+				if p.UID != old.UID && podReady(&p) {
+					return old.Name, c.WaitDeployment(ctx, Namespace, AnalyticsName, time.Minute)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return old.Name, fmt.Errorf("no new analytics pod became ready after deleting %s", old.Name)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
-// baseEnv is what child processes inherit: enough to run, no more.
-func baseEnv() []string {
-	env := []string{"PATH=" + os.Getenv("PATH")}
-	if h := os.Getenv("HOME"); h != "" {
-		env = append(env, "HOME="+h)
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
 	}
-	return env
+	return false
 }

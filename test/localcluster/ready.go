@@ -3,12 +3,16 @@ package localcluster
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
@@ -162,12 +166,13 @@ type DashboardURL struct {
 	View string
 	// ClusterURL is status.url, the in-cluster Service URL.
 	ClusterURL string
-	// LocalURL is the address of a ready local dashboard pod behind it.
+	// LocalURL is the Service's ClusterIP address, which this machine
+	// reaches through kube-proxy.
 	LocalURL string
 }
 
-// DashboardURLs resolves every LiveDashboard's status.url (or, while it is
-// empty, its <name>-dashboard Service) to a local pod address.
+// DashboardURLs lists every LiveDashboard with the ClusterIP URL of its
+// <name>-dashboard Service.
 func (c *Cluster) DashboardURLs(ctx context.Context) ([]DashboardURL, error) {
 	var dashboards v1alpha1.LiveDashboardList
 	if err := c.Client.List(ctx, &dashboards); err != nil {
@@ -179,15 +184,14 @@ func (c *Cluster) DashboardURLs(ctx context.Context) ([]DashboardURL, error) {
 		if d.Spec.Hashtag != "" {
 			u.View = "Hashtag view #" + strings.TrimPrefix(d.Spec.Hashtag, "#")
 		}
-		var err error
-		if u.ClusterURL != "" {
-			u.LocalURL, err = c.Kubelet.ResolveURL(ctx, u.ClusterURL)
-		} else {
-			u.LocalURL, err = c.Kubelet.ServiceURL(ctx, d.Namespace, d.Name+"-dashboard", "")
-		}
-		if err != nil {
+		var svc corev1.Service
+		if err := c.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: d.Name + "-dashboard"}, &svc); err != nil {
 			return nil, fmt.Errorf("dashboard %s/%s: %w", d.Namespace, d.Name, err)
 		}
+		if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone || len(svc.Spec.Ports) == 0 {
+			return nil, fmt.Errorf("dashboard %s/%s: Service %s has no ClusterIP port", d.Namespace, d.Name, svc.Name)
+		}
+		u.LocalURL = "http://" + net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(svc.Spec.Ports[0].Port)))
 		out = append(out, u)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })
