@@ -19,7 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"golang.org/x/sys/unix"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/streamdash/streamdash/test/localcluster"
 	"github.com/streamdash/streamdash/test/node"
@@ -35,6 +37,9 @@ func main() {
 		stalled  = flag.Duration("stalled-timeout", time.Minute, "give up when a resource stays Stalled this long")
 	)
 	flag.Parse()
+	// The demo reads the API through controller-runtime's client; its own
+	// progress lines say what happens.
+	ctrllog.SetLogger(logr.Discard())
 	// `make demo` runs us under `go run`, which dies on SIGTERM without
 	// passing it on; ask the kernel for a SIGTERM when our parent goes, so
 	// the usual clean stop still happens.

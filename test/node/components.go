@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -190,12 +191,24 @@ func (n *Node) startDNS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return n.waitFor(ctx, "CoreDNS available", 90*time.Second, func() error {
+	if err := n.waitFor(ctx, "CoreDNS available", 90*time.Second, func() error {
 		d, err := cs.AppsV1().Deployments("kube-system").Get(ctx, "coredns", metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		return deploymentAvailable(d)
+	}); err != nil {
+		return err
+	}
+	// Through kube-proxy's rules too, which follow the endpoints a moment later.
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(DNSServiceIP, "53"))
+	}}
+	return n.waitFor(ctx, "cluster DNS at "+DNSServiceIP, 60*time.Second, func() error {
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := r.LookupHost(lctx, "kubernetes.default.svc."+ClusterDomain)
+		return err
 	})
 }
 

@@ -105,8 +105,10 @@ bindAddress: 127.0.0.1
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 clientConnection: {kubeconfig: {{.PKI}}/kube-proxy.kubeconfig}
-# Leave the host's conntrack table size alone.
-conntrack: {maxPerCore: 0}
+# Leave the host's conntrack settings and route_localnet alone (no NodePort
+# on 127.0.0.1): stopping restores them anyway, but unchanged is simpler.
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+iptables: {localhostNodePorts: false}
 `,
 	"10-pods.conflist": `{
   "cniVersion": "1.0.0",

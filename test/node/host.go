@@ -17,9 +17,18 @@ import (
 	"time"
 )
 
-// sysctls the node changes; their old values are saved under Root and
-// restored by cleanUp.
+// sysctls the node sets to 1.
 var sysctls = []string{"net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables"}
+
+// touchedSysctls are every kernel setting the node or its components may
+// change: ours, the kubelet's kernel tunables (it sets them unless
+// protectKernelDefaults, which would refuse to start instead), and
+// kube-proxy's. Their values are saved under Root and restored by cleanUp.
+var touchedSysctls = append(append([]string{}, sysctls...),
+	"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
+	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
+	"net/ipv4/conf/all/route_localnet", "net/netfilter/nf_conntrack_max",
+	"net/netfilter/nf_conntrack_tcp_timeout_established", "net/netfilter/nf_conntrack_tcp_timeout_close_wait")
 
 var savedSysctls = filepath.Join(Root, "saved-sysctls")
 
@@ -27,12 +36,15 @@ var savedSysctls = filepath.Join(Root, "saved-sysctls")
 // through iptables, and guards the machine's network from the pods.
 func (n *Node) setUpHost(context.Context) error {
 	var saved strings.Builder
-	for _, s := range sysctls {
+	for _, s := range touchedSysctls {
 		b, err := os.ReadFile("/proc/sys/" + s)
 		if err != nil {
+			if errors.Is(err, os.ErrNotExist) && !contains(sysctls, s) {
+				continue // a module that is not loaded: nothing to restore
+			}
 			return fmt.Errorf("sysctl %s: %w (is br_netfilter loaded?)", s, err)
 		}
-		fmt.Fprintf(&saved, "%s %s\n", s, strings.TrimSpace(string(b)))
+		fmt.Fprintf(&saved, "%s %s\n", s, strings.Join(strings.Fields(string(b)), " "))
 	}
 	if err := os.WriteFile(savedSysctls, []byte(saved.String()), 0o644); err != nil {
 		return err
@@ -401,4 +413,13 @@ func removeHostPaths() error {
 	}
 	_ = syscall.Rmdir("/var/log/containers")
 	return errors.Join(errs...)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }

@@ -268,7 +268,7 @@ func Down(progress io.Writer, force bool) error {
 	if err := Supported(); err != nil {
 		return err
 	}
-	if o, alive := currentOwner(); alive && !force {
+	if o, alive := currentOwner(); alive && !force && !isNodeComponent(o.pid) {
 		return fmt.Errorf("the node is in use by %s; stop that first (or force)", o)
 	}
 	return cleanUp(progress)

@@ -36,6 +36,21 @@ func TestSplitRule(t *testing.T) {
 	}
 }
 
+func TestSignificantRules(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"nothing", "", ""},
+		{"an empty table is nothing", "# Generated\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [3:120]\nCOMMIT\n", ""},
+		{"a rule counts", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j DROP\nCOMMIT\n", "*filter\n:INPUT ACCEPT\n-A INPUT -j DROP\nCOMMIT"},
+		{"a chain counts", "*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n", "*nat\n:KUBE-SERVICES -\nCOMMIT"},
+		{"a DROP policy counts", "*filter\n:FORWARD DROP [0:0]\nCOMMIT\n", "*filter\n:FORWARD DROP\nCOMMIT"},
+	}
+	for _, tc := range tests {
+		if got := significantRules(tc.in); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestUnescapeMount(t *testing.T) {
 	for in, want := range map[string]string{
 		`/var/lib/a`:          "/var/lib/a",
@@ -132,6 +147,34 @@ func checkRunning(ctx context.Context, t *testing.T, n *Node) {
 	}
 }
 
+// significantRules is iptables-save's output without comments, counters
+// and tables that hold nothing: iptables-nft creates a table on first use
+// and cannot delete it, and an empty table with ACCEPT policies is the same
+// as none.
+func significantRules(save string) string {
+	counters := regexp.MustCompile(`\[\d+:\d+\]`)
+	var out, table []string
+	empty := true
+	for _, l := range strings.Split(save, "\n") {
+		l = strings.TrimSpace(counters.ReplaceAllString(l, ""))
+		switch {
+		case l == "" || strings.HasPrefix(l, "#"):
+		case strings.HasPrefix(l, "*"):
+			table, empty = []string{l}, true
+		case l == "COMMIT":
+			if !empty {
+				out = append(out, append(table, l)...)
+			}
+		default:
+			table = append(table, l)
+			if !(strings.HasPrefix(l, ":") && strings.HasSuffix(l, " ACCEPT")) {
+				empty = false
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // hostState captures what the node may touch on the machine.
 func hostState(t *testing.T) map[string]string {
 	t.Helper()
@@ -143,15 +186,8 @@ func hostState(t *testing.T) map[string]string {
 		}
 		return string(out)
 	}
-	counters := regexp.MustCompile(`\[\d+:\d+\]`)
 	for _, bin := range []string{"iptables-save", "ip6tables-save"} {
-		var lines []string
-		for _, l := range strings.Split(run(bin), "\n") {
-			if !strings.HasPrefix(l, "#") {
-				lines = append(lines, counters.ReplaceAllString(l, ""))
-			}
-		}
-		state[bin] = strings.Join(lines, "\n")
+		state[bin] = significantRules(run(bin))
 	}
 	state["links"] = run("ip", "-o", "link", "show")
 	state["addresses"] = run("ip", "-o", "addr", "show")
@@ -165,7 +201,7 @@ func hostState(t *testing.T) map[string]string {
 	}
 	sort.Strings(points)
 	state["mounts"] = strings.Join(points, "\n")
-	for _, s := range sysctls {
+	for _, s := range touchedSysctls {
 		b, _ := os.ReadFile("/proc/sys/" + s)
 		state[s] = string(b)
 	}
