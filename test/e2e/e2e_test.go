@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/streamdash/streamdash/test/apitest"
 	"github.com/streamdash/streamdash/test/image"
 	"github.com/streamdash/streamdash/test/localcluster"
@@ -47,6 +50,9 @@ func requireCluster(t *testing.T) {
 
 func run(m *testing.M) int {
 	flag.Parse()
+	// The suite reads the API through controller-runtime's client; failures
+	// say what they saw.
+	ctrllog.SetLogger(logr.Discard())
 	if err := node.Supported(); err != nil {
 		skipReason = fmt.Sprintf("the end-to-end suite runs a real Kubernetes node: %v", err)
 		fmt.Fprintln(os.Stderr, "e2e: skipped:", skipReason)
