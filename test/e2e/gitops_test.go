@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/config/argocd"
 	"github.com/streamdash/streamdash/test/apitest"
 )
 
@@ -91,4 +93,32 @@ func specSnapshot(t *testing.T) map[string]snapshot {
 		t.Fatalf("found %d sample objects in default, want 3", len(out))
 	}
 	return out
+}
+
+// argoHealth evaluates Argo CD's health check for a live object, read as
+// Argo CD reads it: the API server's JSON.
+func argoHealth(t *testing.T, kind, ns, name string) (status, message string) {
+	t.Helper()
+	out := kubectl(t, "get", strings.ToLower(kind)+".streamdash.io", name, "-n", ns, "-o", "json")
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(out), &obj); err != nil {
+		t.Fatal(err)
+	}
+	script, err := argocd.HealthScript(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, message, err = argocd.RunHealth(script, obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, message
+}
+
+// wantArgoHealth checks Argo CD's verdict on a live object.
+func wantArgoHealth(t *testing.T, kind, ns, name, want string) {
+	t.Helper()
+	if status, message := argoHealth(t, kind, ns, name); status != want {
+		t.Errorf("Argo CD health of %s %s/%s = %s (%s), want %s", kind, ns, name, status, message, want)
+	}
 }

@@ -189,6 +189,10 @@ func TestSeededPipelineToDashboards(t *testing.T) {
 			fmt.Sprintf("related=%v want %v; influencers=%v want %v; %s", d.Status.RelatedHashtags, wantRelated,
 				d.Status.Influencers, wantInfluencers, conditionSummary(d.Status.Conditions))
 	})
+	// Argo CD's health checks on the live objects agree.
+	wantArgoHealth(t, "TwitterPipeline", ns, "seeded", "Healthy")
+	wantArgoHealth(t, "LiveDashboard", ns, "tweets", "Healthy")
+	wantArgoHealth(t, "LiveDashboard", ns, "music", "Healthy")
 	if d := getDashboard(t, ns, "music"); len(d.Status.RelatedHashtags) > 5 || len(d.Status.Influencers) > 5 {
 		t.Errorf("lists exceed topN=5: %d related, %d influencers", len(d.Status.RelatedHashtags), len(d.Status.Influencers))
 	}
@@ -353,4 +357,5 @@ func TestDeletionPolicies(t *testing.T) {
 		d := getDashboard(t, ns, "orphan")
 		return meta.IsStatusConditionTrue(d.Status.Conditions, v1alpha1.ConditionStalled), conditionSummary(d.Status.Conditions)
 	})
+	wantArgoHealth(t, "LiveDashboard", ns, "orphan", "Degraded")
 }
