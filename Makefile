@@ -52,10 +52,11 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: test
-test: $(CONTROLLER_GEN) envtest node-tools kinesis-local chromium ## Run every test: unit, envtest, emulator, analytics, browser and end-to-end (on the local node).
+test: $(CONTROLLER_GEN) $(KUSTOMIZE) envtest node-tools kinesis-local chromium ## Run every test: unit, envtest, emulator, analytics, browser and end-to-end (on the local node).
 	go vet ./...
 	# -count=1: the end-to-end suite builds and runs the programs, which go test's cache cannot see.
-	CONTROLLER_GEN=$(CONTROLLER_GEN) go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
+	# test/e2e renders dist/install.yaml with $(KUSTOMIZE), as build-installer does.
+	CONTROLLER_GEN=$(CONTROLLER_GEN) KUSTOMIZE=$(KUSTOMIZE) go test -count=1 -timeout $(GOTEST_TIMEOUT) ./...
 
 ##@ Build
 
