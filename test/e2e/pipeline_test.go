@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -89,7 +90,7 @@ func distinctDocuments(t *testing.T, ws, coll string) (all, distinct int64) {
 	resp, err := rocksetClient(t).Query(context.Background(),
 		fmt.Sprintf(`SELECT COUNT(*) AS n, COUNT(DISTINCT t.id_str) AS d FROM "%s"."%s" AS t`, ws, coll))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("count query on %s.%s: %s", ws, coll, describeError(err))
 	}
 	if len(resp.Results) != 1 {
 		t.Fatalf("count query returned %d rows", len(resp.Results))
@@ -343,10 +344,10 @@ func TestDeletionPolicies(t *testing.T) {
 		t.Errorf("stream %s of the Retain pipeline was deleted", kept.Status.Stream.Name)
 	}
 	if _, err := rc.GetCollection(ctx, kept.Status.Collection.Workspace, kept.Status.Collection.Name); err != nil {
-		t.Errorf("collection of the Retain pipeline: %v", err)
+		t.Errorf("collection of the Retain pipeline: %s", describeError(err))
 	}
 	if _, err := rc.GetIntegration(ctx, kept.Status.Integration.Name); err != nil {
-		t.Errorf("integration of the Retain pipeline: %v", err)
+		t.Errorf("integration of the Retain pipeline: %s", describeError(err))
 	}
 	all, _ := distinctDocuments(t, kept.Status.Collection.Workspace, kept.Status.Collection.Name)
 	if all != 50 {
@@ -358,4 +359,15 @@ func TestDeletionPolicies(t *testing.T) {
 		return meta.IsStatusConditionTrue(d.Status.Conditions, v1alpha1.ConditionStalled), conditionSummary(d.Status.Conditions)
 	})
 	wantArgoHealth(t, "LiveDashboard", ns, "orphan", "Degraded")
+}
+
+// describeError spells out a Rockset client error, whose message is empty
+// when the server's error body did not decode.
+func describeError(err error) string {
+	var re rserrors.Error
+	if errors.As(err, &re) {
+		model, _ := json.Marshal(re.ErrorModel)
+		return fmt.Sprintf("%v (HTTP %d, %s, cause %v)", err, re.StatusCode, model, re.Cause)
+	}
+	return err.Error()
 }

@@ -437,7 +437,10 @@ func (c *Cluster) RestartAnalytics(ctx context.Context) (string, error) {
 		if err := c.Client.List(ctx, &pods, client.InNamespace(Namespace), sel); err == nil {
 			for _, p := range pods.Items {
 				if p.UID != old.UID && podReady(&p) {
-					return old.Name, c.WaitDeployment(ctx, Namespace, AnalyticsName, time.Minute)
+					if err := c.WaitDeployment(ctx, Namespace, AnalyticsName, time.Minute); err != nil {
+						return old.Name, err
+					}
+					return old.Name, c.waitAnalyticsAPI(ctx)
 				}
 			}
 		}
@@ -456,4 +459,34 @@ func podReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// waitAnalyticsAPI waits until the analytics API answers an authenticated
+// request through its Service, which follows a new pod a moment after it is
+// ready (kube-proxy's rules).
+func (c *Cluster) waitAnalyticsAPI(ctx context.Context) error {
+	last := ""
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.AnalyticsURL+"/v1/orgs/self", nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "ApiKey "+c.apiKey)
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("%s: %s", resp.Status, body)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the analytics API at %s does not answer: %s", c.AnalyticsURL, last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
