@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/controllers/status"
@@ -60,6 +61,20 @@ func (r *Reconciler) reconcileAPIKeySecret(ctx context.Context, s *pass) steps.O
 			fmt.Sprintf("created Secret %s with the operator's Rockset API key for pods", key.Name))
 		return steps.Done()
 	}
+	if !metav1.IsControlledBy(&existing, p) && leftByEarlierIncarnation(&existing, p) {
+		// A pipeline deleted and re-created under the same name finds its
+		// predecessor's copy until the garbage collector removes it: the
+		// copy was ours, so take it over rather than stall.
+		existing.OwnerReferences = nil
+		if err := controllerutil.SetControllerReference(p, &existing, r.client.Scheme()); err != nil {
+			return steps.Retry(err)
+		}
+		existing.Data = map[string][]byte{rocksetconn.PodSecretKey: value}
+		if err := r.client.Update(ctx, &existing); err != nil {
+			return steps.Retry(err)
+		}
+		return steps.Done()
+	}
 	if !metav1.IsControlledBy(&existing, p) {
 		msg := fmt.Sprintf("Secret %s exists and is not owned by this pipeline; set spec.rockset.apiKeySecretRef or remove it", key.Name)
 		return steps.Stalled(ReasonSecretConflict, msg, 0)
@@ -74,4 +89,15 @@ func (r *Reconciler) reconcileAPIKeySecret(ctx context.Context, s *pass) steps.O
 	r.event(p, status.EventNormal, EventAPIKeySecretSynced, "Update",
 		fmt.Sprintf("updated Secret %s: the operator's Rockset API key changed", key.Name))
 	return steps.Done()
+}
+
+// leftByEarlierIncarnation reports whether sec was made by a TwitterPipeline
+// of this name that no longer exists (same name and kind, another UID).
+func leftByEarlierIncarnation(sec *corev1.Secret, p *v1alpha1.TwitterPipeline) bool {
+	ref := metav1.GetControllerOf(sec)
+	if ref == nil || sec.Labels[labelManagedBy] != managedBy || sec.Labels[labelPipeline] != p.Name {
+		return false
+	}
+	return ref.Kind == "TwitterPipeline" && ref.Name == p.Name && ref.UID != p.UID &&
+		ref.APIVersion == v1alpha1.GroupVersion.String()
 }
