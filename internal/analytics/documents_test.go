@@ -1,7 +1,6 @@
 package analytics_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -121,20 +120,11 @@ func TestDocuments(t *testing.T) {
 
 func post(t *testing.T, url string, body []byte, out any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	code, b := doAuthed(t, http.MethodPost, url, body)
+	if code != http.StatusOK {
+		t.Fatalf("POST %s: %d %s", url, code, b)
 	}
-	req.Header.Set("Authorization", "ApiKey "+testKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s: %s", url, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	if err := json.Unmarshal(b, out); err != nil {
 		t.Fatal(err)
 	}
 }

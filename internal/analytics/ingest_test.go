@@ -1,6 +1,7 @@
 package analytics_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -326,7 +327,15 @@ func TestRetentionAndSchemaThroughKinesis(t *testing.T) {
 // getPlain GETs url with the test API key (which /metrics needs).
 func getPlain(t *testing.T, url string) string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	_, b := doAuthed(t, http.MethodGet, url, nil)
+	return string(b)
+}
+
+// doAuthed sends one request with the test API key and returns the status
+// code and the whole body.
+func doAuthed(t *testing.T, method, url string, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +349,7 @@ func getPlain(t *testing.T, url string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return resp.StatusCode, b
 }
 
 // TestQueriesDoNotBlockIngest: documents keep arriving while a long query runs.
