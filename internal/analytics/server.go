@@ -4,7 +4,6 @@
 package analytics
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +29,7 @@ import (
 	"github.com/streamdash/streamdash/internal/analytics/meta"
 	"github.com/streamdash/streamdash/internal/analytics/rewrite"
 	"github.com/streamdash/streamdash/internal/analytics/store"
+	"github.com/streamdash/streamdash/internal/keyfile"
 )
 
 // Config configures a Server.
@@ -364,50 +363,29 @@ func readKeys(given []string, file string) ([]string, error) {
 	if file == "" {
 		return keys, nil
 	}
-	b, err := os.ReadFile(file)
+	fromFile, err := keyfile.Keys(file)
 	if err != nil {
-		return nil, fmt.Errorf("API key file: %w", err)
+		return nil, err
 	}
-	return append(keys, parseKeys(b)...), nil
+	return append(keys, fromFile...), nil
 }
 
-// parseKeys reads one key per line; blank lines and # comments are skipped.
-func parseKeys(b []byte) []string {
-	var keys []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if k := strings.TrimSpace(line); k != "" && !strings.HasPrefix(k, "#") {
-			keys = append(keys, k)
-		}
-	}
-	return keys
-}
-
-// watchKeys reads the key file again whenever its content changes. A
-// mounted Secret changes by an atomic symlink swap (..data), so the path is
-// read afresh each time rather than watched as one inode. A file that is
-// briefly empty or unreadable keeps the keys in force.
+// watchKeys follows the key file (a mounted Secret, rotated in place): the
+// accepted keys become the given ones plus the file's new ones. A file that
+// is briefly empty or unreadable keeps the keys in force.
 func (s *Server) watchKeys(ctx context.Context, every time.Duration) {
-	last, _ := os.ReadFile(s.cfg.APIKeyFile)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	current, _ := keyfile.Keys(s.cfg.APIKeyFile)
+	var lastErr string
+	keyfile.WatchKeys(ctx, s.cfg.APIKeyFile, every, current, func(fromFile []string) {
+		s.keys.Set(append(append([]string{}, s.cfg.APIKeys...), fromFile...))
+		s.log.Info("API keys reloaded", "file", s.cfg.APIKeyFile, "keys", len(fromFile)+len(s.cfg.APIKeys))
+	}, func(err error) {
+		// Said once per distinct error, not at every poll.
+		if msg := err.Error(); msg != lastErr {
+			lastErr = msg
+			s.log.Warn("API key file unreadable; keeping the keys in force", "err", msg)
 		}
-		b, err := os.ReadFile(s.cfg.APIKeyFile)
-		if err != nil || bytes.Equal(b, last) {
-			continue
-		}
-		keys := append(append([]string{}, s.cfg.APIKeys...), parseKeys(b)...)
-		if len(keys) == 0 {
-			continue
-		}
-		last = b
-		s.keys.Set(keys)
-		s.log.Info("API keys reloaded", "file", s.cfg.APIKeyFile, "keys", len(keys))
-	}
+	})
 }
 
 // Run starts ingest for every collection, the retention loop and the HTTP
