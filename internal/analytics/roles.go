@@ -34,6 +34,7 @@ var routeActions = func() map[string]string {
 		"GET " + o + "/integrations":                  "LIST_INTEGRATIONS_GLOBAL",
 		"GET " + o + "/integrations/{integration}":    "LIST_INTEGRATIONS_GLOBAL",
 		"DELETE " + o + "/integrations/{integration}": "DELETE_INTEGRATION_GLOBAL",
+		"PUT " + o + "/integrations/{integration}":    "CREATE_INTEGRATION_GLOBAL", // Rockset has no update privilege: new keys are as much as a new integration
 		"POST " + o + "/roles":                        "CREATE_ROLE_GLOBAL",
 		"GET " + o + "/roles":                         "LIST_ROLES_GLOBAL",
 		"GET " + o + "/roles/{role}":                  "LIST_ROLES_GLOBAL",

@@ -52,6 +52,11 @@ type Config struct {
 	// when empty /metrics is on Listen and needs an API key like the API.
 	MetricsListen string
 
+	// KinesisEndpoint, when set, is where readers reach Kinesis instead of
+	// the endpoint the SDK's configuration names (AWS_ENDPOINT_URL_KINESIS);
+	// for servers embedded in tests, where the environment is the process's.
+	KinesisEndpoint string
+
 	MaxQueryTimeout time.Duration // cap on (and default for) a query's timeout_ms
 	MaxRowLimit     int           // cap on (and default for) a query's rows
 	PollInterval    time.Duration // idle wait between GetRecords rounds
@@ -495,11 +500,20 @@ func (s *Server) startReader(c *meta.Collection) {
 	}
 	src := c.Sources[0]
 	var integ meta.Integration
+	exists := false
 	s.meta.View(func(st *meta.State) {
+		// A collection deleted since the caller read it stays without a
+		// reader: its deletion stops readers only after removing it here.
+		if cur, ok := st.Collections[meta.Key(c.Workspace, c.Name)]; ok && cur.Table == c.Table {
+			exists = true
+		}
 		if i, ok := st.Integrations[src.IntegrationName]; ok {
 			integ = *i
 		}
 	})
+	if !exists {
+		return
+	}
 	sc, ok := s.store.Get(c.Table)
 	if !ok {
 		s.log.Error("collection storage is not open", "collection", c.Workspace+"."+c.Name)
@@ -508,7 +522,7 @@ func (s *Server) startReader(c *meta.Collection) {
 	client, err := ingest.NewClient(s.runCtx, ingest.Credentials{
 		AccessKeyID: integ.AccessKeyID, SecretAccessKey: integ.SecretAccessKey,
 		RoleARN: integ.RoleARN, ExternalID: integ.ExternalID,
-	}, src.Region)
+	}, src.Region, s.cfg.KinesisEndpoint)
 	if err != nil {
 		s.log.Error("kinesis client", "collection", c.Workspace+"."+c.Name, "error", err)
 		_ = sc.SetError(s.runCtx, err.Error())
@@ -526,6 +540,28 @@ func (s *Server) startReader(c *meta.Collection) {
 		Metrics:      s.ingestM,
 		Log:          s.log,
 	})
+}
+
+// restartReaders starts the readers of the collections reading through
+// integration again, so they pick up its current credentials. A reader
+// resumes from its committed checkpoints; what it had read but not
+// committed is read again, once.
+func (s *Server) restartReaders(integration string) {
+	var colls []meta.Collection
+	s.meta.View(func(st *meta.State) {
+		for _, c := range st.Collections {
+			for _, src := range c.Sources {
+				if src.IntegrationName == integration {
+					colls = append(colls, *c)
+					break
+				}
+			}
+		}
+	})
+	for i := range colls {
+		s.stopReader(colls[i].Table)
+		s.startReader(&colls[i])
+	}
 }
 
 func (s *Server) stopReader(table string) {

@@ -69,6 +69,7 @@ type Service interface {
 	CreateIntegration(ctx context.Context, req openapi.CreateIntegrationRequest) (openapi.Integration, error)
 	GetIntegration(ctx context.Context, name string) (openapi.Integration, error)
 	ListIntegrations(ctx context.Context) ([]openapi.Integration, error)
+	UpdateIntegration(ctx context.Context, name string, req openapi.UpdateIntegrationRequest) (openapi.Integration, error)
 	DeleteIntegration(ctx context.Context, name string) (openapi.Integration, error)
 
 	CreateWorkspace(ctx context.Context, req openapi.CreateWorkspaceRequest) (openapi.Workspace, error)
@@ -137,6 +138,13 @@ func HandlerWith(svc Service, keys *Keys, maxAuthFailures int, log *slog.Logger)
 	route("GET "+o+"/integrations", func(r *http.Request) (any, error) { return svc.ListIntegrations(r.Context()) }, true)
 	route("GET "+o+"/integrations/{integration}", func(r *http.Request) (any, error) {
 		return svc.GetIntegration(r.Context(), r.PathValue("integration"))
+	}, true)
+	route("PUT "+o+"/integrations/{integration}", func(r *http.Request) (any, error) {
+		var req openapi.UpdateIntegrationRequest
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		return svc.UpdateIntegration(r.Context(), r.PathValue("integration"), req)
 	}, true)
 	route("DELETE "+o+"/integrations/{integration}", func(r *http.Request) (any, error) {
 		return svc.DeleteIntegration(r.Context(), r.PathValue("integration"))

@@ -21,10 +21,11 @@ type Credentials struct {
 	ExternalID      string
 }
 
-// NewClient builds a Kinesis client for an integration in region. Everything
-// else (endpoint overrides such as AWS_ENDPOINT_URL_KINESIS, the server's own
-// identity for AssumeRole) comes from the SDK's default configuration.
-func NewClient(ctx context.Context, creds Credentials, region string) (*kinesis.Client, error) {
+// NewClient builds a Kinesis client for an integration in region, at
+// endpoint when it is not "". Everything else (endpoint overrides such as
+// AWS_ENDPOINT_URL_KINESIS, the server's own identity for AssumeRole) comes
+// from the SDK's default configuration.
+func NewClient(ctx context.Context, creds Credentials, region, endpoint string) (*kinesis.Client, error) {
 	opts := []func(*config.LoadOptions) error{}
 	if region != "" {
 		opts = append(opts, config.WithRegion(region))
@@ -45,5 +46,9 @@ func NewClient(ctx context.Context, creds Credentials, region string) (*kinesis.
 		})
 		cfg.Credentials = aws.NewCredentialsCache(provider)
 	}
-	return kinesis.NewFromConfig(cfg), nil
+	return kinesis.NewFromConfig(cfg, func(o *kinesis.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	}), nil
 }
