@@ -1,11 +1,8 @@
 package livedashboard_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -17,13 +14,14 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/livedashboard"
 	"github.com/streamdash/streamdash/internal/panels/panelstest"
 	"github.com/streamdash/streamdash/internal/tweet"
-	"github.com/streamdash/streamdash/test/localkubelet"
+	"github.com/streamdash/streamdash/test/apitest"
 )
 
 // wholeSeconds is the controller's clock in the tests: status.lastRefreshTime
@@ -44,7 +42,7 @@ func dataset(now time.Time) []tweet.Document {
 
 func TestLiveDashboard(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs envtest, the Kinesis emulator, the analytics server and dashboard processes")
+		t.Skip("runs envtest, the Kinesis emulator and the analytics server")
 	}
 	f := panelstest.Start(t, "ld-tweets")
 	env, cfg := startAPIServer(t)
@@ -52,14 +50,6 @@ func TestLiveDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kubelet, err := localkubelet.New(cfg, localkubelet.Options{BinDir: buildDashboard(t), Selector: localkubelet.ManagedBySelector, ProbeInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kctx, kcancel := context.WithCancel(context.Background())
-	kdone := make(chan error, 1)
-	go func() { kdone <- kubelet.Run(kctx) }()
-	t.Cleanup(func() { kcancel(); <-kdone })
 	startManager(t, cfg, livedashboard.Options{Image: "streamdash:test", Now: wholeSeconds})
 
 	const ns = "ld"
@@ -131,23 +121,32 @@ func TestLiveDashboard(t *testing.T) {
 		if d.Status.URL != "http://all-dashboard.ld.svc:80" {
 			t.Errorf("url = %q", d.Status.URL)
 		}
-		// Ready once the dashboard process really serves (the kubelet stand-in
-		// runs it and probes /healthz).
-		d = waitDashboard(t, c, ns, "all", "Ready", 60*time.Second, func(d *v1alpha1.LiveDashboard) bool {
-			return isTrue(d, v1alpha1.ConditionReady)
-		})
-		tweetsView = d
+		// envtest runs no Deployment controller and no kubelet: the
+		// dashboard is not Ready while its Deployment is not Available (the
+		// pod serving is proven on a real node by test/e2e).
+		if r := condition(d, v1alpha1.ConditionReady); r == nil || r.Status != "False" || r.Reason != livedashboard.ReasonDeploymentNotReady {
+			t.Errorf("Ready before the Deployment is available: %s", describe(d))
+		}
 		checkDeployment(t, c, d, f)
 
-		// The dashboard the controller started answers with the same top hashtags.
-		local, err := kubelet.ResolveURL(ctx, d.Status.URL)
-		if err != nil {
-			t.Fatal(err)
+		// The Deployment's Available condition drives Ready both ways,
+		// through the Deployment watch, not the next refresh.
+		for _, step := range []struct {
+			available bool
+			want      metav1.ConditionStatus
+		}{{true, metav1.ConditionTrue}, {false, metav1.ConditionFalse}, {true, metav1.ConditionTrue}} {
+			setDashboardDeploymentAvailable(t, c, d, step.available)
+			// Shorter than the 10s refresh interval: the Deployment watch,
+			// not a periodic refresh, brings the change.
+			d = waitDashboard(t, c, ns, "all", "Ready="+string(step.want), 8*time.Second, func(d *v1alpha1.LiveDashboard) bool {
+				r := condition(d, v1alpha1.ConditionReady)
+				return r != nil && r.Status == step.want && r.ObservedGeneration == d.Generation
+			})
+			if r := condition(d, v1alpha1.ConditionReady); !step.available && r.Reason != livedashboard.ReasonDeploymentNotReady {
+				t.Errorf("Deployment unavailable: Ready reason %s, want %s", r.Reason, livedashboard.ReasonDeploymentNotReady)
+			}
 		}
-		got := firstSnapshotTop(t, local+"/events/tweets")
-		if want := panelstest.TopHashtags(docs, time.Now().Add(-time.Hour), topN); fmt.Sprint(got) != fmt.Sprint(statusCounts(want)) {
-			t.Errorf("the dashboard process shows top hashtags %v, want %v", got, want)
-		}
+		tweetsView = d
 	})
 
 	t.Run("hashtag view status holds the expected related hashtags and influencers", func(t *testing.T) {
@@ -326,51 +325,15 @@ func checkDeployment(t *testing.T, c client.Client, d *v1alpha1.LiveDashboard, f
 	}
 }
 
-// firstSnapshotTop reads the first complete Tweets-view snapshot of a
-// running dashboard and returns its top hashtags.
-func firstSnapshotTop(t *testing.T, eventsURL string) []v1alpha1.HashtagCount {
+// setDashboardDeploymentAvailable writes the status of d's Deployment as
+// the Deployment controller would, its pods ready or not.
+func setDashboardDeploymentAvailable(t *testing.T, c client.Client, d *v1alpha1.LiveDashboard, available bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, eventsURL, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	var dep appsv1.Deployment
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: d.Namespace, Name: d.Name + "-dashboard"}, &dep); err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		data, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok {
-			continue
-		}
-		var snap struct {
-			Panels map[string]struct {
-				Rows    json.RawMessage `json:"rows"`
-				Updated *time.Time      `json:"updated"`
-			} `json:"panels"`
-		}
-		if err := json.Unmarshal([]byte(data), &snap); err != nil {
-			t.Fatal(err)
-		}
-		p := snap.Panels["topHashtags"]
-		if p.Updated == nil {
-			continue
-		}
-		var rows []struct {
-			Hashtag string `json:"hashtag"`
-			Tweets  int64  `json:"tweets"`
-		}
-		if err := json.Unmarshal(p.Rows, &rows); err != nil {
-			t.Fatal(err)
-		}
-		out := make([]v1alpha1.HashtagCount, len(rows))
-		for i, r := range rows {
-			out[i] = v1alpha1.HashtagCount{Hashtag: r.Hashtag, TweetCount: r.Tweets}
-		}
-		return out
+	if err := apitest.SetDeploymentAvailable(context.Background(), c, &dep, available); err != nil {
+		t.Fatalf("deployment status: %v", err)
 	}
-	t.Fatalf("no snapshot from %s: %v", eventsURL, sc.Err())
-	return nil
 }

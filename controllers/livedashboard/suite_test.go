@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -98,18 +97,6 @@ func startManager(t testing.TB, cfg *rest.Config, opts livedashboard.Options) {
 			t.Errorf("manager: %v", err)
 		}
 	})
-}
-
-// buildDashboard builds cmd/dashboard into a directory for the kubelet stand-in.
-func buildDashboard(t testing.TB) string {
-	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "dashboard"), "./cmd/dashboard")
-	cmd.Dir = repoRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the dashboard: %v\n%s", err, out)
-	}
-	return dir
 }
 
 func newNamespace(t testing.TB, c client.Client, name string) {

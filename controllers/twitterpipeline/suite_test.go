@@ -415,18 +415,7 @@ func markProducerAvailable(t testing.TB, key types.NamespacedName) {
 }
 
 func setAvailable(ctx context.Context, d *appsv1.Deployment) error {
-	n := int32(1)
-	if d.Spec.Replicas != nil {
-		n = *d.Spec.Replicas
-	}
-	d.Status = appsv1.DeploymentStatus{
-		ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n,
-		Conditions: []appsv1.DeploymentCondition{{
-			Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable",
-			LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now(),
-		}},
-	}
-	return direct.Status().Update(ctx, d)
+	return apitest.SetDeploymentAvailable(ctx, direct, d, true)
 }
 
 // events lists the events recorded about a pipeline, by reason.
