@@ -25,7 +25,9 @@ const (
 	portName      = "http"
 	keyMountDir   = "/etc/streamdash/apikey"
 	keyFileName   = "apikey"
-	nonRootUID    = 65532
+	// keySecretKey is the key of the key Secret's data that holds the key.
+	keySecretKey = "apikey"
+	nonRootUID   = 65532
 	// specHashAnnotation records the desired spec last written, so an
 	// unchanged Deployment or Service is not rewritten on every refresh.
 	specHashAnnotation = "streamdash.io/spec-hash"
@@ -33,6 +35,10 @@ const (
 
 // Name is the dashboard Deployment's and Service's name.
 func Name(d *v1alpha1.LiveDashboard) string { return d.Name + "-dashboard" }
+
+// KeySecretName is the Secret holding the dashboard's own API key, which
+// its pod mounts: <dashboard>-dashboard-apikey.
+func KeySecretName(d *v1alpha1.LiveDashboard) string { return Name(d) + "-apikey" }
 
 // URL is the Service's in-cluster URL, status.url.
 func URL(d *v1alpha1.LiveDashboard) string {
@@ -134,8 +140,8 @@ func desiredDeployment(d *v1alpha1.LiveDashboard, p *v1alpha1.TwitterPipeline, c
 					Volumes: []corev1.Volume{{
 						Name: "apikey",
 						VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-							SecretName:  conn.PodSecret.Name,
-							Items:       []corev1.KeyToPath{{Key: conn.PodSecret.Key, Path: keyFileName}},
+							SecretName:  KeySecretName(d),
+							Items:       []corev1.KeyToPath{{Key: keySecretKey, Path: keyFileName}},
 							DefaultMode: ptr.To[int32](0o440),
 						}},
 					}},

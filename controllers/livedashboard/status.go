@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/status"
+	"github.com/streamdash/streamdash/controllers/steps"
 	"github.com/streamdash/streamdash/internal/panels"
 )
 
@@ -26,18 +28,127 @@ const (
 	ReasonPipelineNotFound   = "PipelineNotFound"
 	ReasonPipelineNotReady   = "PipelineNotReady"
 	ReasonAPIKeyMissing      = "APIKeySecretMissing"
+	ReasonInvalidEndpoint    = "InvalidEndpoint"
 	ReasonDeploymentNotReady = "DeploymentNotAvailable"
 	ReasonQueriesSucceeded   = "QueriesSucceeded"
 	ReasonQueriesPending     = "QueriesPending"
 	ReasonDashboardReady     = "DashboardReady"
 	ReasonDeploymentConflict = "DeploymentConflict"
 	ReasonServiceConflict    = "ServiceConflict"
+	ReasonSecretConflict     = "SecretConflict"
+	// ReasonAPIKeyNotPermitted: the pipeline's key may not make the
+	// dashboard's role and key; the message says what to do.
+	ReasonAPIKeyNotPermitted = "APIKeyNotPermitted"
+	// ReasonAPIKeyConflict: a role of the dashboard key's name is someone else's.
+	ReasonAPIKeyConflict = "APIKeyConflict"
+	// ReasonAPIKeySuspended: someone suspended the dashboard's key.
+	ReasonAPIKeySuspended = "APIKeySuspended"
+	ReasonAPIKeyPending   = "APIKeyPending"
+	ReasonRetrying        = "Retrying"
+	ReasonDeleting        = "Deleting"
+)
+
+// Event reasons for actions (condition changes are events of their own).
+const (
+	EventAPIKeyCreated = "APIKeyCreated"
+	EventAPIKeyUpdated = "APIKeyRoleUpdated"
+	EventAPIKeyDeleted = "APIKeyDeleted"
+	EventAPIKeyLeft    = "APIKeyNotDeleted"
 )
 
 // failureReasons are the reasons whose condition events are Warnings.
 var failureReasons = map[string]bool{
-	ReasonPipelineNotFound: true, ReasonAPIKeyMissing: true,
-	ReasonDeploymentConflict: true, ReasonServiceConflict: true,
+	ReasonPipelineNotFound: true, ReasonAPIKeyMissing: true, ReasonInvalidEndpoint: true,
+	ReasonDeploymentConflict: true, ReasonServiceConflict: true, ReasonSecretConflict: true,
+	ReasonAPIKeyNotPermitted: true, ReasonAPIKeyConflict: true, ReasonAPIKeySuspended: true,
+}
+
+// computeStatus writes what the pass observed into the dashboard's status:
+// the refresh's results, QueriesHealthy, and the kstatus conditions (Ready,
+// Reconciling, Stalled). Messages hold no counters, so an unchanged
+// dashboard produces an identical status and no write.
+func (r *Reconciler) computeStatus(s *pass, final steps.Outcome) {
+	d := s.d
+	d.Status.URL = URL(d)
+	if s.refreshed {
+		if s.queryErr != nil {
+			r.reporter.Set(d, queriesFailed(s.queryErr, d.Status.LastRefreshTime))
+		} else {
+			applySummary(&d.Status, s.summary, topN(d), s.refreshedAt)
+			r.reporter.Set(d, status.True(v1alpha1.ConditionQueriesHealthy, ReasonQueriesSucceeded, "the view's queries succeeded"))
+		}
+	} else if s.p != nil && !s.collectionReady && meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionQueriesHealthy) == nil {
+		r.reporter.Set(d, status.False(v1alpha1.ConditionQueriesHealthy, ReasonQueriesPending, "waiting for the pipeline's collection"))
+	}
+
+	notReady := func(reason, msg string, progressing bool) {
+		r.reporter.Set(d, status.False(v1alpha1.ConditionReady, reason, msg))
+		if progressing {
+			r.reporter.Set(d, status.True(v1alpha1.ConditionReconciling, reason, msg))
+		} else {
+			r.reporter.Remove(d, v1alpha1.ConditionReconciling)
+		}
+	}
+	switch {
+	case !d.DeletionTimestamp.IsZero():
+		msg := s.deleting
+		if msg == "" {
+			msg = "cleaning up"
+		}
+		if final.Intent == steps.IntentRetry && final.Err != nil {
+			msg += ": retrying after an error: " + final.Err.Error()
+		}
+		notReady(ReasonDeleting, msg, true)
+		return
+	case final.Intent == steps.IntentStalled:
+		r.reporter.Set(d, status.True(v1alpha1.ConditionStalled, final.Reason, final.Message))
+		notReady(final.Reason, final.Message, false)
+		// A verdict on this generation: kstatus reads Stalled only once
+		// observedGeneration has caught up.
+		d.Status.ObservedGeneration = d.Generation
+		return
+	}
+	r.reporter.Remove(d, v1alpha1.ConditionStalled)
+	if final.Intent == steps.IntentRetry {
+		// A transient failure: say so unless the dashboard was Ready, which
+		// one failed call does not undo. observedGeneration waits for a pass
+		// that looked at everything.
+		if !status.IsTrue(d, v1alpha1.ConditionReady) {
+			msg := "retrying after an error"
+			if final.Err != nil {
+				msg += ": " + final.Err.Error()
+			}
+			notReady(ReasonRetrying, msg, true)
+		}
+		return
+	}
+
+	available, depMsg := false, ""
+	if s.deployment != nil {
+		available, depMsg = deploymentAvailable(s.deployment)
+	}
+	switch {
+	case !status.IsTrue(s.p, v1alpha1.ConditionReady):
+		// kstatus: not Ready while Reconciling, though old results may show.
+		notReady(ReasonPipelineNotReady, fmt.Sprintf("waiting for TwitterPipeline %q to be Ready", s.p.Name), true)
+	case !s.keyReady:
+		notReady(ReasonAPIKeyPending, "making the dashboard's API key", true)
+	case !available:
+		if depMsg == "" {
+			depMsg = "the dashboard Deployment has no Available condition yet"
+		}
+		notReady(ReasonDeploymentNotReady, "dashboard Deployment not available: "+depMsg, true)
+	case !status.IsTrue(d, v1alpha1.ConditionQueriesHealthy):
+		if q := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionQueriesHealthy); q != nil {
+			notReady(q.Reason, q.Message, false)
+		} else {
+			notReady(ReasonQueriesPending, "waiting for the first refresh", true)
+		}
+	default:
+		r.reporter.Set(d, status.True(v1alpha1.ConditionReady, ReasonDashboardReady, "the dashboard serves and its queries succeed"))
+		r.reporter.Remove(d, v1alpha1.ConditionReconciling)
+	}
+	d.Status.ObservedGeneration = d.Generation
 }
 
 func refreshInterval(d *v1alpha1.LiveDashboard) time.Duration {

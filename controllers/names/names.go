@@ -32,6 +32,19 @@ func PodSecret(p *v1alpha1.TwitterPipeline) string {
 	return truncateWithHash(p.Name, maxSecretName-len(podSecretSuffix)) + podSecretSuffix
 }
 
+// DashboardKeyPrefix marks the Rockset API keys and roles the operator makes
+// for LiveDashboards: it deletes only names that carry it.
+const DashboardKeyPrefix = "streamdash-dashboard-"
+
+// DashboardKey names a LiveDashboard's Rockset API key and its role (the
+// same name for both): streamdash-dashboard-<namespace>-<name>-<uid hash>,
+// in Rockset's alphabet and at most 100 characters. The UID part keeps a
+// dashboard re-created under the same name from meeting its predecessor's key.
+func DashboardKey(d *v1alpha1.LiveDashboard) string {
+	suffix := "-" + shortHash(string(d.UID))
+	return truncateWithHash(rocksetName(DashboardKeyPrefix+d.Namespace+"-"+d.Name), maxRocksetName-len(suffix)) + suffix
+}
+
 // Workspace is the pipeline's workspace (default commons).
 func Workspace(p *v1alpha1.TwitterPipeline) string {
 	if p.Spec.Rockset.Workspace != "" {

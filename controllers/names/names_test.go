@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 )
@@ -106,5 +107,40 @@ func TestNamesStayDistinct(t *testing.T) {
 		if Integration(a) == Integration(b) {
 			t.Errorf("Integration collides for %q and %q: %q", a.Name, b.Name, Integration(a))
 		}
+	}
+}
+
+func TestDashboardKey(t *testing.T) {
+	dash := func(ns, name, uid string) *v1alpha1.LiveDashboard {
+		return &v1alpha1.LiveDashboard{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(uid)}}
+	}
+	tests := []struct {
+		name string
+		d    *v1alpha1.LiveDashboard
+		// want is the exact name; "" checks only the marker, alphabet and length.
+		want string
+	}{
+		{name: "short", d: dash("team", "tweets", "6f1c"), want: "streamdash-dashboard-team-tweets-" + shortHash("6f1c")},
+		{name: "dotted", d: dash("team", "tweets.v2", "6f1c")},
+		{name: "longest names", d: dash(strings.Repeat("n", 63), strings.Repeat("d", 63), "6f1c")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := DashboardKey(tc.d)
+			if tc.want != "" && got != tc.want {
+				t.Errorf("DashboardKey = %q, want %q", got, tc.want)
+			}
+			if !strings.HasPrefix(got, DashboardKeyPrefix) || !rocksetNameRE.MatchString(got) || len(got) > 100 {
+				t.Errorf("DashboardKey = %q (%d characters): want the marker, Rockset's alphabet, at most 100", got, len(got))
+			}
+		})
+	}
+	// Re-created under the same name (a new UID), or a name differing only
+	// in a mapped character: another key.
+	if DashboardKey(dash("team", "tweets", "a")) == DashboardKey(dash("team", "tweets", "b")) {
+		t.Error("a re-created dashboard shares its predecessor's key name")
+	}
+	if DashboardKey(dash("team", "a.b", "u")) == DashboardKey(dash("team", "a-b", "u")) {
+		t.Error("a.b and a-b share a key name")
 	}
 }

@@ -13,12 +13,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
-	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/secrets"
 )
 
-// PodSecretKey is the key of the mirrored API-key Secret that pods mount.
-const PodSecretKey = "apikey"
+// defaultSecretKey is the key of the operator's API-key Secret when
+// Defaults.APIKeySecretKey does not name one.
+const defaultSecretKey = "apikey"
 
 // Defaults are the operator-wide settings a pipeline falls back to (manager flags).
 type Defaults struct {
@@ -34,15 +34,10 @@ type Defaults struct {
 type Connection struct {
 	// APIServer is the endpoint URL (http://host:port or https://host).
 	APIServer string
-	// APIKey is the key itself. Never log it, put it in status or in an event.
+	// APIKey is the key itself: the operator's to use, never a pod's (each
+	// dashboard pod gets a key of its own). Never log it, put it in status
+	// or in an event.
 	APIKey string
-	// PodSecret is the Secret, in the pipeline's namespace, that pods mount for
-	// the key: spec.rockset.apiKeySecretRef when set, else the owned copy
-	// <pipeline>-rockset-apikey (key "apikey") the TwitterPipeline controller keeps.
-	PodSecret v1alpha1.SecretKeyReference
-	// UsesDefaultKey is true when the key came from Defaults.APIKeySecret, that
-	// is when the TwitterPipeline controller must keep the PodSecret copy.
-	UsesDefaultKey bool
 }
 
 // ErrNotConfigured says that neither the pipeline nor the operator names a
@@ -66,7 +61,6 @@ func Resolve(ctx context.Context, c client.Reader, p *v1alpha1.TwitterPipeline, 
 	if r := p.Spec.Rockset.APIKeySecretRef; r != nil {
 		ref = types.NamespacedName{Namespace: p.Namespace, Name: r.Name}
 		key = r.Key
-		conn.PodSecret = *r
 	} else {
 		if d.APIKeySecret.Name == "" {
 			return Connection{}, fmt.Errorf("%w: no Rockset API key: set spec.rockset.apiKeySecretRef or the operator's --rockset-api-key-secret", ErrNotConfigured)
@@ -74,10 +68,8 @@ func Resolve(ctx context.Context, c client.Reader, p *v1alpha1.TwitterPipeline, 
 		ref = d.APIKeySecret
 		key = d.APIKeySecretKey
 		if key == "" {
-			key = PodSecretKey
+			key = defaultSecretKey
 		}
-		conn.PodSecret = v1alpha1.SecretKeyReference{Name: names.PodSecret(p), Key: PodSecretKey}
-		conn.UsesDefaultKey = true
 	}
 
 	value, err := secrets.ReadKey(ctx, c, ref, key)

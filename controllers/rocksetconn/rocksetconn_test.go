@@ -57,15 +57,13 @@ func TestResolve(t *testing.T) {
 		wantNotConfigured bool
 	}{
 		{
-			name:     "operator defaults: key from the operator Secret, pods use the owned copy",
+			name:     "operator defaults: key from the operator Secret",
 			p:        pipeline("team", "demo"),
 			defaults: defaults,
 			objects:  []*corev1.Secret{operatorKey},
 			want: Connection{
-				APIServer:      defaults.APIServer,
-				APIKey:         "op-key",
-				PodSecret:      v1alpha1.SecretKeyReference{Name: "demo-rockset-apikey", Key: "apikey"},
-				UsesDefaultKey: true,
+				APIServer: defaults.APIServer,
+				APIKey:    "op-key",
 			},
 		},
 		{
@@ -79,7 +77,6 @@ func TestResolve(t *testing.T) {
 			want: Connection{
 				APIServer: "https://api.example.com",
 				APIKey:    "user-key",
-				PodSecret: v1alpha1.SecretKeyReference{Name: "my-key", Key: "token"},
 			},
 		},
 		{
@@ -143,10 +140,8 @@ func TestResolve(t *testing.T) {
 			},
 			objects: []*corev1.Secret{operatorKey},
 			want: Connection{
-				APIServer:      defaults.APIServer,
-				APIKey:         "op-key",
-				PodSecret:      v1alpha1.SecretKeyReference{Name: "demo-rockset-apikey", Key: "apikey"},
-				UsesDefaultKey: true,
+				APIServer: defaults.APIServer,
+				APIKey:    "op-key",
 			},
 		},
 	}

@@ -45,14 +45,20 @@ type Outcome struct {
 	Err    error
 	// Reason and Message describe a stall for the Stalled condition.
 	Reason, Message string
+	// Exact: After is a schedule the user set (a refresh interval), kept
+	// to the millisecond rather than spread by Jitter, which would make
+	// each run later than promised and let the schedule drift.
+	Exact bool
 }
 
 // Done: as desired. DoneAfter: as desired, but look again after d (sooner
-// than the resync). Wait: work under way, look again after d. Retry: a
+// than the resync). DoneAt: as desired, and the next scheduled run is in
+// exactly d (not jittered). Wait: work under way, look again after d. Retry: a
 // transient error, back off. Stop: nothing more to do for this object (it
 // is going away); no requeue.
 func Done() Outcome                     { return Outcome{Intent: IntentDone} }
 func DoneAfter(d time.Duration) Outcome { return Outcome{Intent: IntentDone, After: d} }
+func DoneAt(d time.Duration) Outcome    { return Outcome{Intent: IntentDone, After: d, Exact: true} }
 func Wait(d time.Duration) Outcome      { return Outcome{Intent: IntentWait, After: d} }
 func Retry(err error) Outcome           { return Outcome{Intent: IntentRetry, Err: err} }
 func Stop() Outcome                     { return Outcome{Intent: IntentWait} }
@@ -72,7 +78,7 @@ func Combine(a, b Outcome) Outcome {
 		return a
 	}
 	if b.After > 0 && (a.After == 0 || b.After < a.After) {
-		a.After = b.After
+		a.After, a.Exact = b.After, b.Exact
 	}
 	if a.Err == nil {
 		a.Err = b.Err
@@ -136,7 +142,10 @@ func Result(ctx context.Context, o Outcome, resync time.Duration) (ctrl.Result, 
 		return ctrl.Result{}, reconcile.TerminalError(fmt.Errorf("%s: %s", o.Reason, o.Message))
 	default:
 		next := Jitter(resync)
-		if o.After > 0 && o.After < resync {
+		switch {
+		case o.After > 0 && o.After < resync && o.Exact:
+			next = o.After
+		case o.After > 0 && o.After < resync:
 			next = Jitter(o.After)
 		}
 		log.V(1).Info("reconciled", "next check in", next.Round(time.Millisecond).String())

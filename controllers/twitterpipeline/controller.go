@@ -157,7 +157,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		steps.Step[*pass]{Name: "stream", Run: r.reconcileStream},
 		steps.Step[*pass]{Name: "integration", Run: r.reconcileIntegration},
 		steps.Step[*pass]{Name: "collection", Run: r.reconcileCollection},
-		steps.Step[*pass]{Name: "apiKeySecret", Run: r.reconcileAPIKeySecret},
+		steps.Step[*pass]{Name: "apiKeyCopy", Run: r.removeAPIKeyCopy},
 		steps.Step[*pass]{Name: "producer", Run: r.reconcileProducer},
 	)
 	return r.result(ctx, final)

@@ -25,7 +25,6 @@ const (
 	ReasonRocksetRejected     = "RocksetRejected"
 	ReasonCollectionConflict  = "CollectionConflict"
 	ReasonProducerConflict    = "ProducerConflict"
-	ReasonSecretConflict      = "SecretConflict"
 	ReasonDeletionBlocked     = "DeletionBlocked"
 	// ReasonAdoptionRequired: a stream, integration or collection of the
 	// pipeline's names exists and was not created by it.
@@ -84,7 +83,7 @@ const (
 	EventProducerCreated    = "ProducerCreated"
 	EventProducerUpdated    = "ProducerUpdated"
 	EventProducerDeleted    = "ProducerDeleted"
-	EventAPIKeySecretSynced = "APIKeySecretSynced"
+	EventAPIKeyCopyRemoved  = "APIKeyCopyRemoved"
 	EventResourcesRetained  = "ResourcesRetained"
 	EventCleanupFinished    = "CleanupFinished"
 )
@@ -95,7 +94,7 @@ var failureReasons = map[string]bool{
 	ReasonInvalidSpec: true, ReasonMissingSecret: true, ReasonMissingConfigMap: true,
 	ReasonCredentialsRejected: true, ReasonShardLimitExceeded: true, ReasonStreamConflict: true,
 	ReasonRocksetAuthFailed: true, ReasonRocksetRejected: true, ReasonCollectionConflict: true,
-	ReasonProducerConflict: true, ReasonSecretConflict: true, ReasonDeletionBlocked: true,
+	ReasonProducerConflict: true, ReasonDeletionBlocked: true,
 	ReasonAdoptionRequired: true, ReasonStreamRecreated: true, ReasonStreamThrottled: true,
 	ReasonStreamError: true, ReasonAnalyticsUnreachable: true, ReasonRocksetThrottled: true,
 	ReasonRocksetError: true, ReasonIngestFailed: true, ReasonProducerFailed: true,
