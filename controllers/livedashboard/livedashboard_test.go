@@ -280,7 +280,7 @@ func statusCounts(in []panelstest.HashtagCount) []v1alpha1.HashtagCount {
 }
 
 // checkDeployment: owned, hardened as the contract says, pointed at the
-// pipeline's collection with the key from the mounted Secret.
+// pipeline's collection with its own key from the mounted Secret.
 func checkDeployment(t *testing.T, c client.Client, d *v1alpha1.LiveDashboard, f *panelstest.Fixture) {
 	t.Helper()
 	var dep appsv1.Deployment
@@ -310,8 +310,10 @@ func checkDeployment(t *testing.T, c client.Client, d *v1alpha1.LiveDashboard, f
 	if strings.Contains(args, f.APIKey) || len(ctr.Env) != 1 || ctr.Env[0].Name != "POD_IP" {
 		t.Errorf("the key reaches the pod other than through the mounted Secret: args %q env %+v", args, ctr.Env)
 	}
-	if v := pod.Volumes[0].Secret; v == nil || v.SecretName != "analytics-key" || v.Items[0].Key != "apikey" {
-		t.Errorf("key volume = %+v", pod.Volumes)
+	// The dashboard's own key (apikey_test.go proves what it can do), never
+	// the pipeline's.
+	if v := pod.Volumes[0].Secret; v == nil || v.SecretName != livedashboard.KeySecretName(d) || v.Items[0].Key != "apikey" {
+		t.Errorf("key volume = %+v, want the dashboard's own Secret %s", pod.Volumes, livedashboard.KeySecretName(d))
 	}
 	if ctr.ReadinessProbe == nil || ctr.ReadinessProbe.HTTPGet.Path != "/healthz" || ctr.ReadinessProbe.HTTPGet.Port.StrVal != "http" {
 		t.Errorf("readiness probe = %+v", ctr.ReadinessProbe)
