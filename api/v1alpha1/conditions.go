@@ -18,5 +18,6 @@ const (
 )
 
 // Finalizer is the finalizer the operator puts on a TwitterPipeline so that
-// its stream, integration and collection are cleaned up per deletionPolicy.
+// its stream, integration and collection are cleaned up per deletionPolicy,
+// and on a LiveDashboard so that its Rockset API key and role are deleted.
 const Finalizer = "streamdash.io/cleanup"
