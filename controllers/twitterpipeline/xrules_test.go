@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
@@ -141,9 +142,13 @@ func TestXRulesFollowTheSpec(t *testing.T) {
 		t.Errorf("other rules changed: %+v", presentRules(xsrv))
 	}
 
-	got := getPipeline(t, key)
-	got.Spec.Source.X.Rules = []v1alpha1.XRule{{Value: "music has:hashtags", Tag: "music"}, {Value: "sports", Tag: "sports"}}
-	if err := direct.Update(ctx, got); err != nil {
+	// The controller writes status meanwhile (posts written): a conflict
+	// means read again and retry, as kubectl edit would.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		got := getPipeline(t, key)
+		got.Spec.Source.X.Rules = []v1alpha1.XRule{{Value: "music has:hashtags", Tag: "music"}, {Value: "sports", Tag: "sports"}}
+		return direct.Update(ctx, got)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "producer arguments carry the new rules", func() error {
