@@ -174,6 +174,19 @@ func (r *Reconciler) rotateIntegrationCredentials(ctx context.Context, s *pass, 
 	}
 }
 
+// credentialsHint says where the credentials AWS refused come from.
+func credentialsHint(p *v1alpha1.TwitterPipeline) string {
+	switch {
+	case p.Spec.Stream.CredentialsSecretRef != nil:
+		return fmt.Sprintf("AWS refused the integration's keys: put valid ones in Secret %s (spec.stream.credentialsSecretRef); the integration gets them on its own",
+			p.Spec.Stream.CredentialsSecretRef.Name)
+	case p.Spec.Stream.RoleARN != "":
+		return fmt.Sprintf("AWS refused the integration's role %s: check that the analytics server may assume it and that it may read the stream", p.Spec.Stream.RoleARN)
+	default:
+		return "AWS refused the analytics server's own identity: grant it kinesis:ListShards, GetShardIterator, GetRecords and DescribeStreamSummary on the stream, or set spec.stream.credentialsSecretRef"
+	}
+}
+
 // Collection settings that follow from the canonical tweet document.
 const (
 	eventTimeField    = "timestamp_ms"
@@ -275,8 +288,12 @@ func (r *Reconciler) reconcileCollection(ctx context.Context, s *pass) steps.Out
 	case rockset.CollectionSourceFailed:
 		// Ingest has stopped: not Ready, and looked at again soon so that
 		// recovery shows as quickly as the failure did.
-		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonIngestFailed,
-			fmt.Sprintf("%s is not ingesting: %s; documents wait in the stream (up to its retention) and ingest resumes on its own once the cause is fixed", what, a.Message))
+		msg := fmt.Sprintf("%s is not ingesting: %s; ", what, a.Message)
+		if a.CredentialsRefused {
+			msg += credentialsHint(p) + "; "
+		}
+		msg += "documents wait in the stream (up to its retention) and ingest resumes on its own once the cause is fixed"
+		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonIngestFailed, msg)
 		return steps.Wait(r.opts.IngestCheckInterval)
 	case rockset.CollectionWait:
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonCollectionPending, fmt.Sprintf("%s: %s", what, a.Message))

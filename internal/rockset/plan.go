@@ -57,6 +57,9 @@ type CollectionAction struct {
 	// Message explains Conflict, Wait and SourceFailed, from the observed state
 	// (the server's source message is redacted).
 	Message string
+	// CredentialsRefused says a SourceFailed source was refused its AWS
+	// credentials (revoked, wrong, expired, or not allowed to read).
+	CredentialsRefused bool
 }
 
 // Ownership of an existing collection, from its description marker.
@@ -117,8 +120,8 @@ func NextCollectionAction(want CollectionDesired, observed *Collection) Collecti
 	if u.Description != nil || u.Transform != nil {
 		return CollectionAction{Kind: CollectionUpdate, Update: u, Adopting: adopting}
 	}
-	if failed, msg := sourceFailure(c); failed {
-		return CollectionAction{Kind: CollectionSourceFailed, Message: msg}
+	if failed, msg, refused := sourceFailure(c); failed {
+		return CollectionAction{Kind: CollectionSourceFailed, Message: msg, CredentialsRefused: refused}
 	}
 	if c.Status != CollectionReady {
 		return CollectionAction{Kind: CollectionWait, Message: fmt.Sprintf("it is %s", orUnknown(c.Status))}
@@ -126,8 +129,9 @@ func NextCollectionAction(want CollectionDesired, observed *Collection) Collecti
 	return CollectionAction{Kind: CollectionNone}
 }
 
-// sourceFailure reports the first source that cannot ingest.
-func sourceFailure(c Collection) (bool, string) {
+// sourceFailure reports the first source that cannot ingest, and whether
+// AWS refused its credentials.
+func sourceFailure(c Collection) (failed bool, msg string, credentialsRefused bool) {
 	for _, s := range c.Sources {
 		switch s.State {
 		case SourceError, SourceSuspended:
@@ -135,10 +139,26 @@ func sourceFailure(c Collection) (bool, string) {
 			if m := strings.TrimSpace(s.Message); m != "" {
 				msg += ": " + Redact(m)
 			}
-			return true, msg
+			return true, msg, credentialsRefusal(s.Message)
 		}
 	}
-	return false, ""
+	return false, "", false
+}
+
+// awsCredentialErrors are the error codes AWS answers a request with when
+// the credentials themselves are the problem.
+var awsCredentialErrors = []string{
+	"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
+	"AccessDeniedException", "IncompleteSignature", "MissingAuthenticationToken", "InvalidClientTokenId",
+}
+
+func credentialsRefusal(msg string) bool {
+	for _, code := range awsCredentialErrors {
+		if strings.Contains(msg, code) {
+			return true
+		}
+	}
+	return false
 }
 
 func orUnknown(s string) string {

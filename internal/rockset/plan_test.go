@@ -33,6 +33,8 @@ func TestNextCollectionAction(t *testing.T) {
 		// wantDescription / wantTransform: the update sends these (nil: not sent).
 		wantDescription, wantTransform *string
 		wantAdopting                   bool
+		// wantRefused: the failure is AWS refusing the credentials.
+		wantRefused bool
 	}{
 		{name: "missing: create", want: want, observed: nil, wantKind: CollectionCreate},
 		{name: "ours, ready, source watching", want: want, observed: ready(), wantKind: CollectionNone},
@@ -51,6 +53,16 @@ func TestNextCollectionAction(t *testing.T) {
 				c.Sources[0].State, c.Sources[0].Message = SourceError, "list shards: denied"
 			}),
 			wantKind: CollectionSourceFailed, wantMessage: "list shards: denied"},
+		{name: "revoked key: credentials refused", want: want,
+			observed: ready(func(c *Collection) {
+				c.Sources[0].State, c.Sources[0].Message = SourceError, "read: UnrecognizedClientException: The security token included in the request is invalid."
+			}),
+			wantKind: CollectionSourceFailed, wantMessage: "UnrecognizedClientException", wantRefused: true},
+		{name: "not allowed to read: credentials refused", want: want,
+			observed: ready(func(c *Collection) {
+				c.Sources[0].State, c.Sources[0].Message = SourceError, "list shards: AccessDeniedException: not authorized to perform kinesis:ListShards"
+			}),
+			wantKind: CollectionSourceFailed, wantMessage: "AccessDeniedException", wantRefused: true},
 		{name: "suspended source", want: want, observed: ready(func(c *Collection) { c.Sources[0].State = SourceSuspended }),
 			wantKind: CollectionSourceFailed, wantMessage: "SUSPENDED"},
 		{name: "source message with a key is redacted", want: want,
@@ -86,6 +98,9 @@ func TestNextCollectionAction(t *testing.T) {
 			}
 			if !samePtr(got.Update.Description, tc.wantDescription) || !samePtr(got.Update.Transform, tc.wantTransform) {
 				t.Errorf("update = %s, want description %s transform %s", show(got.Update), deref(tc.wantDescription), deref(tc.wantTransform))
+			}
+			if got.CredentialsRefused != tc.wantRefused {
+				t.Errorf("credentials refused = %v, want %v", got.CredentialsRefused, tc.wantRefused)
 			}
 			if got.Adopting != tc.wantAdopting {
 				t.Errorf("adopting = %v, want %v", got.Adopting, tc.wantAdopting)
