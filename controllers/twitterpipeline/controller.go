@@ -26,8 +26,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/steps"
@@ -53,6 +55,8 @@ type Reconciler struct {
 	uncached client.Reader
 	opts     Options
 	recorder events.EventRecorder
+	// targets are the collections the ingest check reads, as full passes found them.
+	targets *checkTargets
 }
 
 // SetupWithManager registers the controller, its field index and its watches.
@@ -86,7 +90,14 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	rec := mgr.GetEventRecorder(ControllerName)
-	r := &Reconciler{client: mgr.GetClient(), uncached: mgr.GetAPIReader(), opts: opts, recorder: rec}
+	r := &Reconciler{client: mgr.GetClient(), uncached: mgr.GetAPIReader(), opts: opts, recorder: rec, targets: newCheckTargets()}
+	healthChanged := make(chan event.GenericEvent)
+	if err := mgr.Add(&ingestChecker{
+		client: mgr.GetClient(), targets: r.targets, interval: opts.IngestCheckInterval, clock: opts.Clock,
+		reconcile: healthChanged, workers: opts.MaxConcurrentReconciles,
+	}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("twitterpipeline").
 		// Our own status writes do not change the generation: they must not
@@ -98,6 +109,8 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		// only those a pipeline references.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.pipelinesForSecret), builder.OnlyMetadata).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.pipelinesForConfigMap), builder.OnlyMetadata).
+		// A collection whose health the ingest check saw change.
+		WatchesRawSource(source.Channel(healthChanged, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles, RateLimiter: steps.NewRateLimiter()}).
 		Complete(r)
 }
@@ -108,6 +121,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if err := r.client.Get(ctx, req.NamespacedName, p); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetMetrics(req.Namespace, req.Name)
+			r.targets.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -130,6 +144,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}()
 
 	if !p.DeletionTimestamp.IsZero() {
+		r.targets.forget(req.NamespacedName)
 		final = r.finalize(ctx, s)
 		return r.result(ctx, final)
 	}

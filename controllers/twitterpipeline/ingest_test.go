@@ -16,7 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/config/argocd"
@@ -67,10 +69,13 @@ func checkHealthAgrees(t testing.TB, obj client.Object, kind string) string {
 	return health
 }
 
-// TestDocumentsArrivingLate: a pipeline stays Ready with no documents for
-// several ingest checks (the old controller stopped looking after one
-// unchanged count), then documents arrive: status.collection follows within
-// 60s, and the quiet checks before wrote no status.
+// TestDocumentsArrivingLate: documents that start arriving five minutes
+// after the pipeline became Ready reach status.collection at the next ingest
+// check, within one interval (30s, the default) of their arrival. The
+// check's clock is a fake one, stepped by the test: ten quiet checks (five
+// minutes) read the collection, write no status and run no full reconcile;
+// the check after the documents arrived writes status once; the one after
+// that writes nothing.
 func TestDocumentsArrivingLate(t *testing.T) {
 	needSuite(t)
 	ctx := context.Background()
@@ -81,12 +86,10 @@ func TestDocumentsArrivingLate(t *testing.T) {
 	if err := direct.Create(ctx, awsSecret(ns)); err != nil {
 		t.Fatal(err)
 	}
-	// A short ingest interval stands in for the minutes of a real quiet
-	// stream; the resync is far away so only the ingest checks run.
-	const interval = 3 * time.Second
+	fake := clocktesting.NewFakeClock(time.Now())
 	counter := startManager(t, func(o *twitterpipeline.Options) {
-		o.ResyncPeriod = time.Hour
-		o.IngestCheckInterval = interval
+		o.ResyncPeriod = time.Hour // only the ingest check may look
+		o.Clock = fake
 	})
 	p := newTestPipeline(ns, "quiet")
 	if err := direct.Create(ctx, p); err != nil {
@@ -101,49 +104,104 @@ func TestDocumentsArrivingLate(t *testing.T) {
 	}
 	checkHealthAgrees(t, got, "TwitterPipeline")
 
-	// Several quiet checks: the controller keeps looking, and writes nothing.
-	_, _, statusBefore := counter.snapshot()
-	gets := counter.gets(key)
-	eventually(t, 10*interval, "four quiet ingest checks", func() error {
-		if n := counter.gets(key) - gets; n < 4 {
-			return fmt.Errorf("%d checks so far", n)
-		}
-		return nil
-	})
-	if _, _, statusAfter := counter.snapshot(); statusAfter[key] != statusBefore[key] {
-		t.Errorf("quiet checks wrote status %d times, want 0", statusAfter[key]-statusBefore[key])
+	interval := twitterpipeline.DefaultIngestCheckInterval
+	// check steps the clock by one interval and returns the result of the
+	// pipeline's ingest check that follows.
+	check := func() string {
+		t.Helper()
+		before := ingestCheckCounts(t, key)
+		eventually(t, 10*time.Second, "the ingest check waiting on its clock", func() error {
+			if !fake.HasWaiters() {
+				return fmt.Errorf("no ticker yet")
+			}
+			return nil
+		})
+		fake.Step(interval)
+		var result string
+		eventually(t, 30*time.Second, "the pipeline's ingest check", func() error {
+			for r, n := range ingestCheckCounts(t, key) {
+				if n > before[r] {
+					result = r
+					return nil
+				}
+			}
+			return fmt.Errorf("not checked yet")
+		})
+		return result
 	}
+
+	_, _, statusBefore := counter.snapshot()
+	passes := counter.gets(key)
+	const quiet = 10
+	for i := 0; i < quiet; i++ {
+		if r := check(); r != "unchanged" {
+			t.Fatalf("quiet check %d: %s, want unchanged", i+1, r)
+		}
+	}
+	_, _, statusAfter := counter.snapshot()
+	if n := statusAfter[key] - statusBefore[key]; n != 0 {
+		t.Errorf("%d quiet checks wrote status %d times, want 0", quiet, n)
+	}
+	if n := counter.gets(key) - passes; n != 0 {
+		t.Errorf("%d full reconciles during %d quiet checks, want 0 (the check reads only the collection)", n, quiet)
+	}
+	t.Logf("%d quiet ingest checks (%s on the check's clock): no status write, no full reconcile", quiet, quiet*interval)
 
 	const n = 120
 	putDocs(t, names.Stream(p), 0, n)
+	eventually(t, 30*time.Second, "the documents in the collection", func() error {
+		c, err := rocksetC.GetCollection(ctx, names.Workspace(p), names.Collection(p))
+		if err != nil {
+			return err
+		}
+		if got := c.Stats.GetDocCount(); got != n {
+			return fmt.Errorf("%d documents", got)
+		}
+		return nil
+	})
 	arrived := time.Now()
-	eventually(t, 60*time.Second, "documentCount follows the late documents within 60s", func() error {
-		cs := getPipeline(t, key).Status.Collection
-		if cs == nil || cs.DocumentCount != n || cs.LastIngestTime == nil {
-			return fmt.Errorf("status.collection = %+v", cs)
-		}
-		return nil
-	})
-	t.Logf("documentCount %d in status %s after the documents were written", n, time.Since(arrived).Round(time.Millisecond))
-	cs := getPipeline(t, key).Status.Collection
-	if cs.LastIngestTime.Time.Before(arrived.Add(-2 * time.Second).Truncate(time.Second)) {
-		t.Errorf("lastIngestTime %s is before the documents arrived (%s)", cs.LastIngestTime, arrived)
+	if r := check(); r != "written" {
+		t.Fatalf("check after the documents arrived: %s, want written", r)
 	}
-
-	// Once the count is stable again, checks write nothing.
-	_, _, settled := counter.snapshot()
-	gets = counter.gets(key)
-	eventually(t, 10*interval, "three more checks", func() error {
-		if c := counter.gets(key) - gets; c < 3 {
-			return fmt.Errorf("%d checks so far", c)
-		}
-		return nil
-	})
-	if _, _, after := counter.snapshot(); after[key]-settled[key] > 1 {
-		// One write at most: the check that saw the last documents land.
-		t.Errorf("%d status writes after the count settled", after[key]-settled[key])
+	cs := getPipeline(t, key).Status.Collection
+	if cs == nil || cs.DocumentCount != n || cs.LastIngestTime == nil ||
+		cs.LastIngestTime.Time.Before(arrived.Add(-30*time.Second).Truncate(time.Second)) {
+		t.Fatalf("status.collection after one check = %+v, want %d documents and their ingest time", cs, n)
+	}
+	_, _, statusAfter = counter.snapshot()
+	if w := statusAfter[key] - statusBefore[key]; w != 1 {
+		t.Errorf("%d status writes for the arrival, want 1", w)
+	}
+	if r := check(); r != "unchanged" {
+		t.Errorf("check after status caught up: %s, want unchanged", r)
 	}
 	deleteAndWait(t, key)
+}
+
+// ingestCheckCounts reads the ingest check results of one pipeline from
+// the manager's metrics.
+func ingestCheckCounts(t testing.TB, key client.ObjectKey) map[string]float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "streamdash_twitterpipeline_ingest_checks_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["namespace"] == key.Namespace && labels["name"] == key.Name {
+				out[labels["result"]] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
 }
 
 // failingSources is the one fake in these tests, at the Rockset seam: it

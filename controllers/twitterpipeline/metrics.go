@@ -48,4 +48,5 @@ func forgetMetrics(namespace, name string) {
 	for _, g := range []*prometheus.GaugeVec{documentsGauge, readyGauge, shardsGauge} {
 		g.DeleteLabelValues(namespace, name)
 	}
+	ingestChecks.DeletePartialMatch(prometheus.Labels{"namespace": namespace, "name": name})
 }

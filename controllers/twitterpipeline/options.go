@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
 
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/internal/kinesis"
@@ -41,12 +42,17 @@ type Options struct {
 	// for drift (--resync-period). Default 10m.
 	ResyncPeriod time.Duration
 
-	// IngestCheckInterval is how often a pipeline's collection is read for
-	// its document count, last ingest time and source state
-	// (--ingest-check-interval). Status is written only when one changed, so
-	// an idle pipeline writes nothing. Default 30s: with jitter, status
-	// follows ingest, and a stopped ingest, within 60s.
+	// IngestCheckInterval is how often every pipeline's collection is read
+	// for its document count, last ingest time and source state
+	// (--ingest-check-interval). The check is light: one collection read per
+	// pipeline, a status patch only when a value changed (an idle pipeline
+	// writes nothing), and a full reconcile only when the source failed or
+	// recovered. Default 30s: status follows ingest, and a stopped ingest,
+	// within 60s.
 	IngestCheckInterval time.Duration
+
+	// Clock paces the ingest check. Default: the real clock.
+	Clock clock.WithTicker
 
 	// MaxConcurrentReconciles bounds parallel reconciles. Default 8: a pass
 	// mostly waits on AWS and the Rockset API, so more workers than cores
@@ -83,6 +89,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
 	}
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: defaultRocksetTimeout}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
@@ -284,17 +286,18 @@ func (r *Reconciler) reconcileCollection(ctx context.Context, s *pass) steps.Out
 		return steps.Wait(waitCollection)
 	}
 	s.collection = &c
+	r.targets.set(client.ObjectKeyFromObject(p), checkTarget{uid: p.UID, api: s.rockset, ws: ws, name: name, want: want})
 	switch a.Kind {
 	case rockset.CollectionSourceFailed:
-		// Ingest has stopped: not Ready, and looked at again soon so that
-		// recovery shows as quickly as the failure did.
+		// Ingest has stopped: not Ready. The ingest check keeps reading the
+		// collection and brings a full pass as soon as it recovers.
 		msg := fmt.Sprintf("%s is not ingesting: %s; ", what, a.Message)
 		if a.CredentialsRefused {
 			msg += credentialsHint(p) + "; "
 		}
 		msg += "documents wait in the stream (up to its retention) and ingest resumes on its own once the cause is fixed"
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonIngestFailed, msg)
-		return steps.Wait(r.opts.IngestCheckInterval)
+		return steps.Done()
 	case rockset.CollectionWait:
 		s.setPart(v1alpha1.ConditionCollectionReady, false, ReasonCollectionPending, fmt.Sprintf("%s: %s", what, a.Message))
 		return steps.Wait(waitCollection)
@@ -304,7 +307,7 @@ func (r *Reconciler) reconcileCollection(ctx context.Context, s *pass) steps.Out
 		msg += fmt.Sprintf("; its retention (%ds) differs from spec.rockset.retention and cannot change in place", c.RetentionSecs)
 	}
 	s.setPart(v1alpha1.ConditionCollectionReady, true, ReasonCollectionReady, msg)
-	// Look again at the ingest interval whatever the count did, so that
-	// documents arriving at any time reach status within the interval.
-	return steps.DoneAfter(r.opts.IngestCheckInterval)
+	// Documents arriving from now on reach status through the ingest check
+	// (ingestcheck.go), not through full passes.
+	return steps.Done()
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/streamdash/streamdash/controllers/names"
 	"github.com/streamdash/streamdash/controllers/status"
 	"github.com/streamdash/streamdash/controllers/steps"
+	"github.com/streamdash/streamdash/internal/rockset"
 )
 
 // The conditions this controller owns.
@@ -137,17 +138,7 @@ func observeParts(s *pass) {
 		p.Status.Integration = &v1alpha1.IntegrationStatus{Name: names.Integration(p), CredentialsChecksum: s.integrationCreds}
 	}
 	if c := s.collection; c != nil {
-		cs := &v1alpha1.CollectionStatus{
-			Workspace: names.Workspace(p), Name: names.Collection(p), Status: c.Status,
-			DocumentCount: c.DocCount,
-		}
-		if !c.LastUpdated.IsZero() {
-			// Whole seconds: metav1.Time serialises to seconds, and a
-			// finer in-memory value would look like a change on every pass.
-			t := metav1.NewTime(c.LastUpdated.UTC().Truncate(time.Second))
-			cs.LastIngestTime = &t
-		}
-		p.Status.Collection = cs
+		p.Status.Collection = collectionStatus(p, c)
 	}
 	if d := s.deployment; d != nil {
 		ps := &v1alpha1.ProducerStatus{ReadyReplicas: d.Status.ReadyReplicas}
@@ -158,6 +149,21 @@ func observeParts(s *pass) {
 		}
 		p.Status.Producer = ps
 	}
+}
+
+// collectionStatus is status.collection for the collection as read.
+func collectionStatus(p *v1alpha1.TwitterPipeline, c *rockset.Collection) *v1alpha1.CollectionStatus {
+	cs := &v1alpha1.CollectionStatus{
+		Workspace: names.Workspace(p), Name: names.Collection(p), Status: c.Status,
+		DocumentCount: c.DocCount,
+	}
+	if !c.LastUpdated.IsZero() {
+		// Whole seconds: metav1.Time serialises to seconds, and a finer
+		// in-memory value would look like a change on every check.
+		t := metav1.NewTime(c.LastUpdated.UTC().Truncate(time.Second))
+		cs.LastIngestTime = &t
+	}
+	return cs
 }
 
 func sourceType(p *v1alpha1.TwitterPipeline) string {

@@ -1,0 +1,201 @@
+package twitterpipeline
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/streamdash/streamdash/api/v1alpha1"
+	"github.com/streamdash/streamdash/internal/rockset"
+)
+
+// The ingest check keeps status.collection (documentCount, lastIngestTime,
+// status) within one IngestCheckInterval of the collection at any time in a
+// pipeline's life, cheaply: every interval it reads each pipeline's
+// collection (one Rockset API request) and patches status only when a value
+// changed. It does no stream, integration or Deployment work; full
+// reconciles run on events and at the resync. When the collection's health
+// no longer matches CollectionReady (its source failed or recovered), it
+// asks for a full reconcile rather than judging conditions itself, so they
+// are computed in one place (status.go).
+
+// checkTarget is what the last full pass learnt about reading a pipeline's
+// collection: the client for its Rockset API (the key resolved), and what
+// the pipeline wants of the collection.
+type checkTarget struct {
+	uid  types.UID
+	api  rockset.API
+	ws   string
+	name string
+	want rockset.CollectionDesired
+}
+
+// checkTargets are the pipelines the ingest check reads, by name.
+type checkTargets struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]checkTarget
+}
+
+func newCheckTargets() *checkTargets {
+	return &checkTargets{m: map[types.NamespacedName]checkTarget{}}
+}
+
+func (c *checkTargets) set(key types.NamespacedName, t checkTarget) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[key] = t
+}
+
+func (c *checkTargets) forget(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, key)
+}
+
+func (c *checkTargets) get(key types.NamespacedName) (checkTarget, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.m[key]
+	return t, ok
+}
+
+// Results of one pipeline's ingest check, the label of ingestChecks.
+const (
+	checkUnchanged = "unchanged" // nothing to write
+	checkWritten   = "written"   // status.collection patched
+	checkReconcile = "reconcile" // health changed: a full reconcile was asked for
+	checkFailed    = "failed"    // the collection could not be read or status not written
+)
+
+var ingestChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "streamdash_twitterpipeline_ingest_checks_total",
+	Help: "Light ingest checks of the pipeline's collection, by result (unchanged, written, reconcile, failed).",
+}, []string{"namespace", "name", "result"})
+
+func init() { metrics.Registry.MustRegister(ingestChecks) }
+
+// ingestChecker runs the ingest check on the leader.
+type ingestChecker struct {
+	client   client.Client
+	targets  *checkTargets
+	interval time.Duration
+	clock    clock.WithTicker
+	// reconcile receives pipelines whose health changed.
+	reconcile chan<- event.GenericEvent
+	workers   int
+}
+
+// NeedLeaderElection: only the leader writes status.
+func (c *ingestChecker) NeedLeaderElection() bool { return true }
+
+// Start checks every pipeline once per interval until ctx ends.
+func (c *ingestChecker) Start(ctx context.Context) error {
+	t := c.clock.NewTicker(c.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C():
+		}
+		c.round(ctx)
+	}
+}
+
+// round checks every pipeline the cache holds, a few at a time.
+func (c *ingestChecker) round(ctx context.Context) {
+	var list v1alpha1.TwitterPipelineList
+	if err := c.client.List(ctx, &list); err != nil {
+		logf.FromContext(ctx).Error(err, "ingest check: list pipelines")
+		return
+	}
+	work := make(chan *v1alpha1.TwitterPipeline)
+	var wg sync.WaitGroup
+	for range min(c.workers, len(list.Items)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				ingestChecks.WithLabelValues(p.Namespace, p.Name, c.check(ctx, p)).Inc()
+			}
+		}()
+	}
+	for i := range list.Items {
+		p := &list.Items[i]
+		if _, ok := c.targets.get(client.ObjectKeyFromObject(p)); !ok || !p.DeletionTimestamp.IsZero() {
+			continue
+		}
+		select {
+		case work <- p:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
+// check reads one pipeline's collection and brings status.collection up to
+// date, or asks for a full reconcile when the collection's health changed.
+func (c *ingestChecker) check(ctx context.Context, p *v1alpha1.TwitterPipeline) string {
+	key := client.ObjectKeyFromObject(p)
+	t, ok := c.targets.get(key)
+	if !ok || t.uid != p.UID {
+		return checkUnchanged // a pipeline of the same name that no full pass has seen yet
+	}
+	col, err := t.api.GetCollection(ctx, t.ws, t.name)
+	if err != nil {
+		// A failure to read is the full reconcile's to report.
+		logf.FromContext(ctx).V(1).Info("ingest check: read collection", "pipeline", key, "error", rockset.Message(err))
+		return checkFailed
+	}
+	if healthChanged(p, rockset.NextCollectionAction(t.want, &col)) {
+		select {
+		case c.reconcile <- event.GenericEvent{Object: p}:
+		case <-ctx.Done():
+		}
+		return checkReconcile
+	}
+	observed := collectionStatus(p, &col)
+	if equality.Semantic.DeepEqual(p.Status.Collection, observed) {
+		return checkUnchanged
+	}
+	original := p.DeepCopy()
+	p.Status.Collection = observed
+	if err := c.client.Status().Patch(ctx, p, client.MergeFrom(original)); err != nil {
+		if !apierrors.IsNotFound(err) {
+			logf.FromContext(ctx).Error(err, "ingest check: patch status", "pipeline", key)
+		}
+		return checkFailed
+	}
+	recordMetrics(p)
+	return checkWritten
+}
+
+// healthChanged says whether the collection's state no longer matches the
+// CollectionReady condition that a full pass computed from it. Conditions
+// set for reasons other than the collection's own state (waiting for the
+// stream, an unreachable API) are left to the full reconcile.
+func healthChanged(p *v1alpha1.TwitterPipeline, a rockset.CollectionAction) bool {
+	cond := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionCollectionReady)
+	if cond == nil {
+		return false
+	}
+	switch cond.Reason {
+	case ReasonCollectionReady, ReasonIngestFailed, ReasonCollectionPending:
+	default:
+		return false
+	}
+	healthy := a.Kind == rockset.CollectionNone
+	return healthy != (cond.Status == "True")
+}
