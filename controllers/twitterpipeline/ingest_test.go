@@ -182,11 +182,17 @@ func TestDocumentsArrivingLate(t *testing.T) {
 // the manager's metrics.
 func ingestCheckCounts(t testing.TB, key client.ObjectKey) map[string]float64 {
 	t.Helper()
+	return allIngestCheckCounts(t)[key]
+}
+
+// allIngestCheckCounts reads every pipeline's ingest check results, by result.
+func allIngestCheckCounts(t testing.TB) map[client.ObjectKey]map[string]float64 {
+	t.Helper()
 	families, err := ctrlmetrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]float64{}
+	out := map[client.ObjectKey]map[string]float64{}
 	for _, f := range families {
 		if f.GetName() != "streamdash_twitterpipeline_ingest_checks_total" {
 			continue
@@ -196,12 +202,30 @@ func ingestCheckCounts(t testing.TB, key client.ObjectKey) map[string]float64 {
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["namespace"] == key.Namespace && labels["name"] == key.Name {
-				out[labels["result"]] = m.GetCounter().GetValue()
+			key := client.ObjectKey{Namespace: labels["namespace"], Name: labels["name"]}
+			if out[key] == nil {
+				out[key] = map[string]float64{}
 			}
+			out[key][labels["result"]] = m.GetCounter().GetValue()
 		}
 	}
 	return out
+}
+
+// ingestCheckRounds is the count and total seconds of ingest check rounds so far.
+func ingestCheckRounds(t testing.TB) (count uint64, seconds float64) {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "streamdash_twitterpipeline_ingest_check_round_seconds" {
+			h := f.GetMetric()[0].GetHistogram()
+			return h.GetSampleCount(), h.GetSampleSum()
+		}
+	}
+	return 0, 0
 }
 
 // failingSources is the one fake in these tests, at the Rockset seam: it

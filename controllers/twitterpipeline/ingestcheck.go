@@ -83,7 +83,13 @@ var ingestChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Light ingest checks of the pipeline's collection, by result (unchanged, written, reconcile, failed).",
 }, []string{"namespace", "name", "result"})
 
-func init() { metrics.Registry.MustRegister(ingestChecks) }
+var ingestCheckRounds = prometheus.NewHistogram(prometheus.HistogramOpts{
+	Name:    "streamdash_twitterpipeline_ingest_check_round_seconds",
+	Help:    "How long one ingest check of every pipeline took.",
+	Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+})
+
+func init() { metrics.Registry.MustRegister(ingestChecks, ingestCheckRounds) }
 
 // ingestChecker runs the ingest check on the leader.
 type ingestChecker struct {
@@ -115,6 +121,8 @@ func (c *ingestChecker) Start(ctx context.Context) error {
 
 // round checks every pipeline the cache holds, a few at a time.
 func (c *ingestChecker) round(ctx context.Context) {
+	start := time.Now()
+	defer func() { ingestCheckRounds.Observe(time.Since(start).Seconds()) }()
 	var list v1alpha1.TwitterPipelineList
 	if err := c.client.List(ctx, &list); err != nil {
 		logf.FromContext(ctx).Error(err, "ingest check: list pipelines")

@@ -189,3 +189,95 @@ func waitDocumentCount(t testing.TB, key client.ObjectKey, n int64, timeout time
 		return nil
 	})
 }
+
+// TestSecretChangeRollsProducer: the producer's pod template carries a
+// checksum of the Secret data it reads, so changing a key it reads rolls it;
+// a change to an unrelated Secret, or to a key of the referenced Secret the
+// producer does not read, leaves the Deployment as it is (checked after the
+// controller has looked at the pipeline again).
+func TestSecretChangeRollsProducer(t *testing.T) {
+	needSuite(t)
+	ctx := context.Background()
+	ns := "secret-roll"
+	if err := createNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	unrelated := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unrelated"}, Data: map[string][]byte{"token": []byte("a")}}
+	for _, s := range []*corev1.Secret{awsSecret(ns), unrelated} {
+		if err := direct.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counter := startManager(t, nil) // resync every 2s: the controller keeps looking
+	p := newTestPipeline(ns, "roll")
+	if err := direct.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(p)
+	var initial string
+	eventually(t, 60*time.Second, "the producer Deployment with its inputs checksum", func() error {
+		var d appsv1.Deployment
+		if err := direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: "roll-producer"}, &d); err != nil {
+			return err
+		}
+		if initial = d.Spec.Template.Annotations["streamdash.io/inputs-checksum"]; initial == "" {
+			return fmt.Errorf("no checksum yet")
+		}
+		return nil
+	})
+	generation := func() int64 {
+		var d appsv1.Deployment
+		if err := direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: "roll-producer"}, &d); err != nil {
+			t.Fatal(err)
+		}
+		return d.Generation
+	}
+	edit := func(name string, mutate func(data map[string][]byte)) {
+		var s corev1.Secret
+		if err := direct.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
+			t.Fatal(err)
+		}
+		mutate(s.Data)
+		if err := direct.Update(ctx, &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		secret   string
+		mutate   func(map[string][]byte)
+		wantRoll bool
+	}{
+		{"an unrelated Secret changes", "unrelated", func(d map[string][]byte) { d["token"] = []byte("b") }, false},
+		{"a key the producer does not read is added", "aws", func(d map[string][]byte) { d["note"] = []byte("rotated soon") }, false},
+		{"the AWS secret key is rotated", "aws", func(d map[string][]byte) { d["AWS_SECRET_ACCESS_KEY"] = []byte("rotated-secret") }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, gen := producerInputsChecksum(t, key), generation()
+			passes := counter.gets(key)
+			edit(tc.secret, tc.mutate)
+			if tc.wantRoll {
+				eventually(t, 30*time.Second, "the pod template's checksum changes", func() error {
+					if producerInputsChecksum(t, key) == before {
+						return fmt.Errorf("checksum still %s", before)
+					}
+					return nil
+				})
+				if got := producerInputsChecksum(t, key); strings.Contains(got, "rotated-secret") || len(got) != 16 {
+					t.Errorf("checksum annotation %q", got)
+				}
+				return
+			}
+			eventually(t, 30*time.Second, "two more passes over the pipeline", func() error {
+				if n := counter.gets(key) - passes; n < 2 {
+					return fmt.Errorf("%d passes", n)
+				}
+				return nil
+			})
+			if got := producerInputsChecksum(t, key); got != before || generation() != gen {
+				t.Errorf("the producer changed: checksum %s -> %s, generation %d -> %d", before, got, gen, generation())
+			}
+		})
+	}
+	deleteAndWait(t, key)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -198,6 +199,17 @@ func (c *Collection) closeConn() {
 	if c.conn != nil {
 		c.conn.Close()
 		c.conn = nil
+	}
+}
+
+// dropBrokenConn forgets the ingest connection after a failure that may
+// have left it unusable: a context cancelled under a transaction (a reader
+// stopped mid-batch to restart with new credentials) makes database/sql
+// discard the connection, and every later use would fail with
+// sql.ErrConnDone. The next write opens a fresh one.
+func (c *Collection) dropBrokenConn(ctx context.Context, err error) {
+	if err != nil && (ctx.Err() != nil || errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn)) {
+		c.closeConn()
 	}
 }
 
@@ -413,9 +425,10 @@ func parseEventTime(raw []byte, format string) time.Time {
 // one batch forever. A failure that is not about the data (I/O, memory, a
 // closed connection, the deadline) is returned, and the whole batch is read
 // again later.
-func (c *Collection) Write(ctx context.Context, b Batch) (WriteResult, error) {
+func (c *Collection) Write(ctx context.Context, b Batch) (_ WriteResult, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer func() { c.dropBrokenConn(ctx, err) }()
 	if c.transformErr != nil {
 		return WriteResult{}, fmt.Errorf("ingest transformation: %w", c.transformErr)
 	}
