@@ -104,6 +104,7 @@ require (
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.70.0 // indirect
 	github.com/prometheus/procfs v0.21.1 // indirect
+	github.com/reugn/go-quartz v0.15.2 // indirect
 	github.com/rockset/rockset-go-client v0.24.2 // indirect
 	github.com/rs/zerolog v1.32.0 // indirect
 	github.com/seborama/govcr/v14 v14.0.0 // indirect

@@ -35,11 +35,15 @@ func (s *Server) Authenticate(key string) (api.Caller, bool) {
 	s.meta.View(func(st *meta.State) {
 		for _, k := range st.APIKeys {
 			if subtle.ConstantTimeCompare([]byte(k.Hash), []byte(want)) == 1 && k.State == "ACTIVE" {
-				c, found = api.Caller{Email: k.Owner, KeyName: k.Name, Role: k.Role}, true
+				c, found = callerOf(k), true
 			}
 		}
 	})
 	return c, found
+}
+
+func callerOf(k *meta.APIKey) api.Caller {
+	return api.Caller{Email: k.Owner, KeyName: k.Name, Role: k.Role}
 }
 
 func keyView(k *meta.APIKey, full string) openapi.ApiKey {

@@ -78,6 +78,11 @@ var routeActions = func() map[string]string {
 		"DELETE " + ws + "/aliases/{alias}":               "DELETE_ALIAS_WS",
 		"GET " + ws + "/aliases":                          "LIST_RESOURCES_WS",
 		"GET " + ws + "/aliases/{alias}":                  "LIST_RESOURCES_WS",
+		"POST " + ws + "/scheduled_lambdas":               "CREATE_SCHEDULED_LAMBDA_WS",
+		"POST " + ws + "/scheduled_lambdas/{id}":          "CREATE_SCHEDULED_LAMBDA_WS",
+		"DELETE " + ws + "/scheduled_lambdas/{id}":        "DELETE_SCHEDULED_LAMBDA_WS",
+		"GET " + ws + "/scheduled_lambdas":                "LIST_RESOURCES_WS",
+		"GET " + ws + "/scheduled_lambdas/{id}":           "LIST_RESOURCES_WS",
 	} {
 		m[pattern] = action
 	}

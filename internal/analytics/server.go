@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/utils/clock"
 
 	"github.com/streamdash/streamdash/internal/analytics/api"
 	"github.com/streamdash/streamdash/internal/analytics/cgroup"
@@ -78,6 +79,9 @@ type Config struct {
 	MaxAuthFailures      int           // failed authentications per client address per minute: 20
 	IdleTimeout          time.Duration // keep-alive connections idle this long are closed: 2m
 
+	// Clock times scheduled lambdas; nil is the real clock (tests pass a fake).
+	Clock clock.Clock
+
 	// LimitAddressSpace caps the process's address space at its size after
 	// start-up plus the cgroup's memory limit (cgroup.LimitAddressSpace), so
 	// an allocation DuckDB's memory_limit does not govern fails the query
@@ -104,6 +108,9 @@ func (c *Config) defaults() {
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
 	}
 	limits := cgroup.Self()
 	if c.MemoryLimit <= 0 && limits.MemoryBytes > 0 {
@@ -165,6 +172,10 @@ type Server struct {
 
 	queries queryLog // running and recently finished queries
 
+	clock        clock.Clock
+	scheduleWake chan struct{} // a schedule was created, changed or deleted
+	scheduleMu   sync.Mutex    // held by a round of scheduled runs
+
 	ln        net.Listener
 	ready     atomic.Bool
 	schemaGen atomic.Int64 // store generation the rewrite cache matches
@@ -217,6 +228,7 @@ func New(cfg Config) (*Server, error) {
 		keys:    api.NewKeys(keys),
 		running: make(chan struct{}, cfg.MaxConcurrentQueries),
 		waiting: make(chan struct{}, cfg.MaxQueuedQueries),
+		clock:   cfg.Clock, scheduleWake: make(chan struct{}, 1),
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.ingestM = ingest.NewMetrics(s.reg)
@@ -418,6 +430,11 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		s.purgeLoop(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.runSchedules(ctx)
 	}()
 	if s.cfg.APIKeyFile != "" {
 		wg.Add(1)

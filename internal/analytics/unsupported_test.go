@@ -24,7 +24,7 @@ func TestUnsupportedAnswer501(t *testing.T) {
 		{"GET", "/v1/orgs/self/users", "", "users"},
 		{"GET", "/v1/orgs/self/users/self", "", "users"},
 		{"DELETE", "/v1/orgs/self/users/someone@example.com", "", "users"},
-		{"POST", "/v1/orgs/self/ws/commons/scheduled_lambdas", `{}`, "scheduled"},
+		{"POST", "/v1/orgs/self/ws/commons/scheduled_lambdas", `{"apikey":"k","cron_string":"0 0 0 ? * * *","ql_name":"q","tag":"latest","webhook_url":"https://example.com/hook"}`, "webhooks"},
 		{"POST", "/v1/orgs/self/integrations", `{"name":"s","s3":{"aws_role":{"aws_role_arn":"arn:aws:iam::1:role/r"}}}`, "only Kinesis integrations"},
 		{"POST", "/v1/orgs/self/ws/commons/collections", `{"name":"c","sources":[{"s3":{"bucket":"b"}}]}`, "only Kinesis sources"},
 		{"POST", "/v1/orgs/self/queries", `{"sql":{"query":"script {{{ export function f(x) { return x; } }}} select _script.f(1)"}}`, "JavaScript UDFs"},

@@ -89,6 +89,11 @@ func (s *Server) DeleteWorkspace(ctx context.Context, name string) (openapi.Work
 				return api.Errorf(api.DependentResources, "workspace %q still has query lambda %q", name, l.Name)
 			}
 		}
+		for _, sl := range st.ScheduledLambdas {
+			if sl.Workspace == name {
+				return api.Errorf(api.DependentResources, "workspace %q still has scheduled lambda %q", name, sl.RRN)
+			}
+		}
 		out = workspaceView(st, w)
 		delete(st.Workspaces, name)
 		return nil

@@ -282,6 +282,9 @@ func HandlerWith(svc Service, keys *Keys, maxAuthFailures int, log *slog.Logger)
 	if ks, ok := svc.(KeyService); ok {
 		keyRoutes(route, ks)
 	}
+	if ss, ok := svc.(ScheduleService); ok {
+		scheduleRoutes(route, ss)
+	}
 	unsupportedRoutes(route)
 
 	mux.Handle("/", h.authed(func(r *http.Request) (any, error) {
@@ -326,7 +329,12 @@ func (k *Keys) Authorized(r *http.Request) bool {
 	if !ok || !strings.EqualFold(scheme, "apikey") {
 		return false
 	}
-	key = strings.TrimSpace(key)
+	return k.Accepts(strings.TrimSpace(key))
+}
+
+// Accepts reports whether key is one of the set, comparing with every key
+// in constant time.
+func (k *Keys) Accepts(key string) bool {
 	match := 0
 	for _, k := range *k.p.Load() {
 		match |= subtle.ConstantTimeCompare([]byte(key), k)
@@ -334,14 +342,27 @@ func (k *Keys) Authorized(r *http.Request) bool {
 	return match == 1 && key != ""
 }
 
+// Any reports whether some key in the set satisfies match (a scheduled
+// lambda finds its key again by the key's hash).
+func (k *Keys) Any(match func(key string) bool) bool {
+	found := false
+	for _, key := range *k.p.Load() {
+		found = match(string(key)) || found
+	}
+	return found
+}
+
 // AdminEmail is the user the server's key-file keys belong to.
 const AdminEmail = "admin@analytics.local"
+
+// KeyFileCaller is who a key from the server's key file is: the administrator.
+var KeyFileCaller = Caller{Email: AdminEmail, Role: "admin"}
 
 // caller authenticates r: a key from the key file is the administrator;
 // any other key must be one the KeyService knows.
 func (h *handler) caller(r *http.Request) (Caller, bool) {
 	if h.keys.Authorized(r) {
-		return Caller{Email: AdminEmail, Role: "admin"}, true
+		return KeyFileCaller, true
 	}
 	ks, ok := h.svc.(KeyService)
 	if !ok {

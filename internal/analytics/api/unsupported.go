@@ -17,8 +17,6 @@ func unsupportedRoutes(route routeFunc) {
 		o + "/deploymentsettings":     "deployment settings are not supported",
 		o + "/ws/{ws}/collections/{c}/sources/{source}/suspend": "suspending a source is not supported",
 		o + "/ws/{ws}/collections/{c}/sources/{source}/resume":  "suspending a source is not supported",
-		o + "/ws/{ws}/scheduled_lambdas":                        "scheduled query lambdas are not supported yet",
-		o + "/ws/{ws}/scheduled_lambdas/{id}":                   "scheduled query lambdas are not supported yet",
 		"/v1/public/shared_lambdas/{id}":                        "shared (public) query lambdas are not supported",
 	} {
 		route(pattern, func(r *http.Request) (any, error) {

@@ -54,20 +54,28 @@ type Role struct {
 	CreatedBy   string      `json:"created_by"`
 }
 
-// ScheduledLambda runs a query lambda version on a cron schedule with a key.
+// ScheduledLambda runs a query lambda version (or the version a tag names
+// when it runs) on a cron schedule, with an API key held as its SHA-256 only,
+// as API keys are: each run looks the key up again, so a deleted or suspended
+// key stops it.
 type ScheduledLambda struct {
-	ID            string `json:"id"`
-	Workspace     string `json:"workspace"`
-	Lambda        string `json:"lambda"`
-	Version       string `json:"version,omitempty"`
-	Tag           string `json:"tag,omitempty"`
-	Cron          string `json:"cron"`
-	KeyHash       string `json:"key_hash"`              // the key it runs with, as stored
-	TotalTimes    int64  `json:"total_times,omitempty"` // 0: forever
-	TimesExecuted int64  `json:"times_executed"`
-	LastStatus    string `json:"last_status,omitempty"`
-	LastError     string `json:"last_error,omitempty"`
-	LastRunAt     string `json:"last_run_at,omitempty"`
-	CreatedAt     string `json:"created_at"`
-	CreatedBy     string `json:"created_by"`
+	RRN        string `json:"rrn"`
+	Workspace  string `json:"workspace"`
+	Lambda     string `json:"lambda"`
+	Version    string `json:"version,omitempty"`
+	Tag        string `json:"tag,omitempty"`
+	Cron       string `json:"cron"`
+	KeyHash    string `json:"key_hash"`              // hex SHA-256 of the key it runs with
+	TotalTimes int64  `json:"total_times,omitempty"` // 0: forever
+	CreatedAt  string `json:"created_at"`
+	CreatedBy  string `json:"created_by"`
+
+	Executions     int64  `json:"executions"`
+	NextRunAt      string `json:"next_run_at,omitempty"` // "" when it will not run again
+	LastRunAt      string `json:"last_run_at,omitempty"`
+	LastCompletion string `json:"last_completion,omitempty"` // the last run that succeeded
+	LastQueryID    string `json:"last_query_id,omitempty"`
+	LastState      string `json:"last_state,omitempty"` // "" (succeeded), WARNING (will run again) or ERROR
+	LastError      string `json:"last_error,omitempty"`
+	Suspended      bool   `json:"suspended,omitempty"` // after an ERROR, until resume_permanent_error
 }
