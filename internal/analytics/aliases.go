@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,6 +18,18 @@ func callerEmail(ctx context.Context) string {
 		return c.Email
 	}
 	return createdBy
+}
+
+// aliasesOf names, sorted, the aliases that point at a collection ("ws.name").
+func aliasesOf(st *meta.State, coll string) []string {
+	var names []string
+	for _, a := range st.Aliases {
+		if slices.Contains(a.Collections, coll) {
+			names = append(names, a.Workspace+"."+a.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 func aliasView(a *meta.Alias) openapi.Alias {

@@ -294,6 +294,12 @@ func (s *Server) DeleteCollection(ctx context.Context, ws, name string) (openapi
 	view := s.collectionView(ctx, c)
 	view.Status = ptr("DELETED")
 	if err := s.meta.Update(func(st *meta.State) error {
+		// Refused rather than leaving aliases that name nothing: a query
+		// through one would fail only later, far from the deletion.
+		if names := aliasesOf(st, ws+"."+name); len(names) > 0 {
+			return api.Errorf(api.DependentResources, "collection %s.%s is referenced by alias %s; point the alias elsewhere or delete it first",
+				ws, name, strings.Join(names, ", "))
+		}
 		delete(st.Collections, meta.Key(ws, name))
 		return nil
 	}); err != nil {

@@ -2,8 +2,10 @@ package analytics_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	rs "github.com/rockset/rockset-go-client"
 	"github.com/rockset/rockset-go-client/option"
@@ -129,5 +131,55 @@ func TestViewsAndAliases(t *testing.T) {
 	views, err := rc.ListViews(ctx)
 	if err != nil || len(views) != 1 {
 		t.Fatalf("views %+v %v", views, err)
+	}
+}
+
+// TestDeleteCollectionAnAliasNames: a collection an alias points at is not
+// deleted (400 naming the aliases, nothing lost) until no alias names it.
+func TestDeleteCollectionAnAliasNames(t *testing.T) {
+	ts := startServer(t, analytics.Config{})
+	ctx := context.Background()
+	rc := ts.rc
+	for _, c := range []string{"x", "y"} {
+		if _, err := rc.CreateCollection(ctx, "commons", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rc.AddDocuments(ctx, "commons", "x", []any{map[string]any{"v": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.CreateWorkspace(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.CreateAlias(ctx, "commons", "both", []string{"commons.x", "commons.y"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.CreateAlias(ctx, "other", "justx", []string{"commons.x"}); err != nil {
+		t.Fatal(err)
+	}
+
+	code, b := doAuthed(t, "DELETE", ts.url+"/v1/orgs/self/ws/commons/collections/x", nil)
+	if code != http.StatusBadRequest || !strings.Contains(string(b), "commons.both, other.justx") || !strings.Contains(string(b), "DEPENDENTRESOURCES") {
+		t.Fatalf("deleting a collection aliases name: %d %s", code, b)
+	}
+	waitFor(t, 10*time.Second, "the document to be queryable", func() (bool, error) {
+		res, err := rc.Query(ctx, "SELECT v FROM commons.both")
+		return err == nil && len(res.Results) == 1, err
+	})
+
+	if err := rc.UpdateAlias(ctx, "commons", "both", []string{"commons.y"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.DeleteCollection(ctx, "commons", "x"); err == nil || !strings.Contains(err.Error(), "other.justx") {
+		t.Fatalf("with one alias left: %v", err)
+	}
+	if err := rc.DeleteAlias(ctx, "other", "justx"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.DeleteCollection(ctx, "commons", "x"); err != nil {
+		t.Fatalf("with no alias left: %v", err)
+	}
+	if _, err := rc.Query(ctx, "SELECT * FROM commons.both"); err != nil {
+		t.Fatalf("the alias of the collection that remains: %v", err)
 	}
 }
