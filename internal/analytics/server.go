@@ -79,8 +79,9 @@ type Config struct {
 	MaxAuthFailures      int           // failed authentications per client address per minute: 20
 	IdleTimeout          time.Duration // keep-alive connections idle this long are closed: 2m
 
-	// Clock times scheduled lambdas; nil is the real clock (tests pass a fake).
-	Clock clock.Clock
+	// Clock times scheduled lambdas and the pacing of ingest events; nil is
+	// the real clock (tests pass a fake).
+	Clock clock.WithDelayedExecution
 
 	// LimitAddressSpace caps the process's address space at its size after
 	// start-up plus the cgroup's memory limit (cgroup.LimitAddressSpace), so
@@ -168,11 +169,12 @@ type Server struct {
 
 	mu      sync.Mutex
 	readers map[string]*ingest.Reader // by table
+	events  map[string]*ingestEvents  // by table; kept across a reader's restarts
 	runCtx  context.Context
 
 	queries queryLog // running and recently finished queries
 
-	clock        clock.Clock
+	clock        clock.WithDelayedExecution
 	scheduleWake chan struct{} // a schedule was created, changed or deleted
 	scheduleMu   sync.Mutex    // held by a round of scheduled runs
 
@@ -225,6 +227,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, log: cfg.Log, meta: m, store: st, rw: rw,
 		reg:     prometheus.NewRegistry(),
 		readers: map[string]*ingest.Reader{},
+		events:  map[string]*ingestEvents{},
 		keys:    api.NewKeys(keys),
 		running: make(chan struct{}, cfg.MaxConcurrentQueries),
 		waiting: make(chan struct{}, cfg.MaxQueuedQueries),
@@ -497,9 +500,14 @@ func (s *Server) stopReaders() {
 	s.mu.Lock()
 	readers := s.readers
 	s.readers = map[string]*ingest.Reader{}
+	events := s.events
+	s.events = map[string]*ingestEvents{}
 	s.mu.Unlock()
 	for _, r := range readers {
 		r.Stop()
+	}
+	for _, e := range events {
+		e.stop()
 	}
 }
 
@@ -536,6 +544,11 @@ func (s *Server) startReader(c *meta.Collection) {
 		s.log.Error("collection storage is not open", "collection", c.Workspace+"."+c.Name)
 		return
 	}
+	ev, ok := s.events[c.Table]
+	if !ok {
+		ev = s.newIngestEvents(c.Workspace+"."+c.Name, sc)
+		s.events[c.Table] = ev
+	}
 	client, err := ingest.NewClient(s.runCtx, ingest.Credentials{
 		AccessKeyID: integ.AccessKeyID, SecretAccessKey: integ.SecretAccessKey,
 		RoleARN: integ.RoleARN, ExternalID: integ.ExternalID,
@@ -543,6 +556,7 @@ func (s *Server) startReader(c *meta.Collection) {
 	if err != nil {
 		s.log.Error("kinesis client", "collection", c.Workspace+"."+c.Name, "error", err)
 		_ = sc.SetError(s.runCtx, err.Error())
+		ev.IngestError(err.Error())
 		return
 	}
 	created, _ := time.Parse(time.RFC3339Nano, c.CreatedAt)
@@ -556,6 +570,7 @@ func (s *Server) startReader(c *meta.Collection) {
 		PollInterval: s.cfg.PollInterval,
 		Metrics:      s.ingestM,
 		Log:          s.log,
+		Events:       ev,
 	})
 }
 

@@ -75,6 +75,16 @@ type Spec struct {
 	PollInterval time.Duration
 	Metrics      *Metrics
 	Log          *slog.Logger
+	Events       Events // optional
+}
+
+// Events hears what belongs in the organisation's events (commons._events);
+// its methods are called on the reader's goroutine and must not block long.
+type Events interface {
+	// IngestError: the reader went into ERROR, or its error changed.
+	IngestError(msg string)
+	// Malformed: a committed batch skipped n records as malformed.
+	Malformed(n int)
 }
 
 // Source states, as Rockset names them.
@@ -223,6 +233,9 @@ func (r *Reader) run(ctx context.Context) {
 				r.spec.Metrics.Docs.WithLabelValues(r.spec.Name).Add(float64(res.Inserted))
 				r.spec.Metrics.Malformed.WithLabelValues(r.spec.Name).Add(float64(res.Malformed))
 			}
+			if res.Malformed > 0 && r.spec.Events != nil {
+				r.spec.Events.Malformed(res.Malformed)
+			}
 		}
 		if readErr != nil {
 			// The stream may have been deleted or replaced: look again
@@ -253,11 +266,16 @@ func (r *Reader) run(ctx context.Context) {
 func (r *Reader) fail(ctx context.Context, what string, err error, backoff *time.Duration) {
 	msg := what + ": " + reason(err)
 	r.spec.Log.Warn("ingest", "collection", r.spec.Name, "error", msg)
+	changed := false
 	r.setStatus(func(s *Status) {
+		changed = s.State != StateError || s.Message != msg
 		s.State = StateError
 		s.Message = msg
 	})
 	_ = r.spec.Sink.SetError(ctx, msg)
+	if changed && r.spec.Events != nil {
+		r.spec.Events.IngestError(msg)
+	}
 	if *backoff == 0 {
 		*backoff = 200 * time.Millisecond
 	} else {

@@ -264,9 +264,7 @@ func (c *Collection) Stats(ctx context.Context) (Stats, error) {
 		return st, err
 	}
 	err = c.s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+quoteIdent(c.Table)).Scan(&st.DocCount)
-	if r := c.lastMalformed.Load(); r != nil {
-		st.LastMalformed = *r
-	}
+	st.LastMalformed = c.LastMalformed()
 	return st, err
 }
 
@@ -527,6 +525,15 @@ func faultReason(err error) string {
 // noteMalformed remembers why the latest record was skipped.
 func (c *Collection) noteMalformed(reason string) {
 	c.lastMalformed.Store(&reason)
+}
+
+// LastMalformed is why the latest skipped record was skipped ("" for none
+// since the process started).
+func (c *Collection) LastMalformed() string {
+	if r := c.lastMalformed.Load(); r != nil {
+		return *r
+	}
+	return ""
 }
 
 // write stages, evolves and commits one piece of a batch. account adds the
