@@ -7,50 +7,61 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
-
-	"github.com/streamdash/streamdash/internal/analytics/store"
 )
 
-// ingestEventEvery paces a collection's ingest events: records skipped as
-// malformed make at most one INGEST_WARNING per collection in this time,
-// counting them all; an unchanged error is not repeated within it.
+// ingestEventEvery paces a collection's ingest events: at most one
+// INGEST_ERROR and one INGEST_WARNING per collection in this time. What
+// happens meanwhile is held and reported when the time is up: the latest
+// error, and the count of every record skipped as malformed.
 const ingestEventEvery = time.Minute
 
 // ingestEvents writes a collection's ingest trouble into commons._events
 // with Rockset's labels: INGEST_ERROR (kind INGEST, type ERROR) when its
 // source goes into ERROR or its error changes, INGEST_WARNING (type WARNING)
 // for records skipped as malformed; details.message says what happened.
+// Paced, so that a source failing in a loop or a stream of bad records
+// cannot flood the events.
 type ingestEvents struct {
-	s    *Server
-	coll string // workspace.collection
-	sc   *store.Collection
+	coll   string // workspace.collection
+	clock  clock.WithDelayedExecution
+	emit   func(label, typ string, details map[string]any)
+	reason func() string // why the latest malformed record was skipped
 
 	mu        sync.Mutex
-	lastErr   string
+	lastErr   string // the last error reported
 	lastErrAt time.Time
+	heldErr   string    // an error not reported yet
 	skipped   int       // malformed records not reported yet
 	since     time.Time // when the first of them was skipped
 	lastWarn  time.Time
-	flush     clock.Timer // reports the skipped ones when the pace allows
+	flush     clock.Timer // reports what is held when the pace allows
 	stopped   bool
 }
 
-func (s *Server) newIngestEvents(coll string, sc *store.Collection) *ingestEvents {
-	return &ingestEvents{s: s, coll: coll, sc: sc}
+func (s *Server) newIngestEvents(coll string, reason func() string) *ingestEvents {
+	return &ingestEvents{coll: coll, clock: s.clock, reason: reason,
+		emit: func(label, typ string, details map[string]any) {
+			s.event(context.Background(), label, "INGEST", typ, map[string]any{"collections": []string{coll}, "details": details})
+		}}
 }
 
 // IngestError records the source going into ERROR.
 func (e *ingestEvents) IngestError(msg string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	now := e.s.clock.Now()
-	if e.stopped || msg == e.lastErr && now.Sub(e.lastErrAt) < ingestEventEvery {
+	if e.stopped {
 		return
 	}
-	e.lastErr, e.lastErrAt = msg, now
-	e.s.event(context.Background(), "INGEST_ERROR", "INGEST", "ERROR", map[string]any{
-		"collections": []string{e.coll}, "details": map[string]any{"message": msg},
-	})
+	now := e.clock.Now()
+	switch {
+	case e.lastErrAt.IsZero() || now.Sub(e.lastErrAt) >= ingestEventEvery:
+		e.errorLocked(msg, now)
+	case msg == e.lastErr:
+		e.heldErr = "" // back to the error reported last
+	default:
+		e.heldErr = msg
+		e.scheduleLocked(e.lastErrAt.Add(ingestEventEvery).Sub(now))
+	}
 }
 
 // Malformed counts skipped records and reports them at the pace allowed.
@@ -60,7 +71,7 @@ func (e *ingestEvents) Malformed(n int) {
 	if e.stopped {
 		return
 	}
-	now := e.s.clock.Now()
+	now := e.clock.Now()
 	if e.skipped == 0 {
 		e.since = now
 	}
@@ -69,39 +80,66 @@ func (e *ingestEvents) Malformed(n int) {
 		e.warnLocked(now)
 		return
 	}
-	if e.flush == nil {
-		// On its own goroutine, as time.AfterFunc does (a fake clock calls
-		// it while holding its lock, which Now needs).
-		e.flush = e.s.clock.AfterFunc(e.lastWarn.Add(ingestEventEvery).Sub(now), func() { go e.flushSkipped() })
-	}
+	e.scheduleLocked(e.lastWarn.Add(ingestEventEvery).Sub(now))
 }
 
-func (e *ingestEvents) flushSkipped() {
+func (e *ingestEvents) scheduleLocked(d time.Duration) {
+	if e.flush != nil {
+		return // the pending flush is at most this late: both kinds share one minute's pace
+	}
+	// On its own goroutine, as time.AfterFunc does (a fake clock calls it
+	// while holding its lock, which Now needs).
+	e.flush = e.clock.AfterFunc(d, func() { go e.flushHeld() })
+}
+
+// flushHeld reports what is held whose pace allows it, and waits for the
+// rest.
+func (e *ingestEvents) flushHeld() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.flush = nil
-	if e.skipped > 0 && !e.stopped {
-		e.warnLocked(e.s.clock.Now())
+	if e.stopped {
+		return
+	}
+	now := e.clock.Now()
+	var wait time.Duration
+	if e.heldErr != "" {
+		if d := e.lastErrAt.Add(ingestEventEvery).Sub(now); d > 0 {
+			wait = d
+		} else {
+			e.errorLocked(e.heldErr, now)
+		}
+	}
+	if e.skipped > 0 {
+		if d := e.lastWarn.Add(ingestEventEvery).Sub(now); d > 0 {
+			wait = max(wait, d)
+		} else {
+			e.warnLocked(now)
+		}
+	}
+	if wait > 0 {
+		e.scheduleLocked(wait)
 	}
 }
 
+func (e *ingestEvents) errorLocked(msg string, now time.Time) {
+	e.emit("INGEST_ERROR", "ERROR", map[string]any{"message": msg})
+	e.lastErr, e.lastErrAt, e.heldErr = msg, now, ""
+}
+
 func (e *ingestEvents) warnLocked(now time.Time) {
-	reason := e.sc.LastMalformed()
-	e.s.event(context.Background(), "INGEST_WARNING", "INGEST", "WARNING", map[string]any{
-		"collections": []string{e.coll},
-		"details": map[string]any{
-			"message": fmt.Sprintf("%d records skipped as malformed since %s; the latest: %s",
-				e.skipped, e.since.UTC().Format(time.RFC3339), reason),
-			"malformed_records": e.skipped,
-			"since":             e.since.UTC().Format(time.RFC3339),
-			"last_reason":       reason,
-		},
+	reason := e.reason()
+	e.emit("INGEST_WARNING", "WARNING", map[string]any{
+		"message": fmt.Sprintf("%d records skipped as malformed since %s; the latest: %s",
+			e.skipped, e.since.UTC().Format(time.RFC3339), reason),
+		"malformed_records": e.skipped,
+		"since":             e.since.UTC().Format(time.RFC3339),
+		"last_reason":       reason,
 	})
 	e.skipped, e.lastWarn = 0, now
 }
 
-// stop ends reporting: a collection deleted or a server stopping reports
-// nothing more.
+// stop ends reporting: a server stopping reports nothing more.
 func (e *ingestEvents) stop() {
 	e.mu.Lock()
 	defer e.mu.Unlock()

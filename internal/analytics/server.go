@@ -546,7 +546,7 @@ func (s *Server) startReader(c *meta.Collection) {
 	}
 	ev, ok := s.events[c.Table]
 	if !ok {
-		ev = s.newIngestEvents(c.Workspace+"."+c.Name, sc)
+		ev = s.newIngestEvents(c.Workspace+"."+c.Name, sc.LastMalformed)
 		s.events[c.Table] = ev
 	}
 	client, err := ingest.NewClient(s.runCtx, ingest.Credentials{
