@@ -359,7 +359,13 @@ func (s *Server) runSchedules(ctx context.Context) {
 		var fire <-chan time.Time
 		var stop func() bool
 		if !next.IsZero() {
-			t := s.clock.NewTimer(next.Sub(s.clock.Now()))
+			d := next.Sub(s.clock.Now())
+			if d <= 0 {
+				// Still due after a round: its outcome could not be
+				// recorded (the metadata file); try again, not in a loop.
+				d = time.Second
+			}
+			t := s.clock.NewTimer(d)
 			fire, stop = t.C(), t.Stop
 		}
 		select {
