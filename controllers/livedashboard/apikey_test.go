@@ -282,6 +282,76 @@ func TestDashboardOwnKey(t *testing.T) {
 		waitGone(t, c, ns, "weak")
 	})
 
+	t.Run("a deleted key Secret is replaced by a new key", func(t *testing.T) {
+		if err := c.Delete(ctx, &sec); err != nil {
+			t.Fatal(err)
+		}
+		var fresh corev1.Secret
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: livedashboard.KeySecretName(d)}, &fresh)
+			if err == nil && fresh.UID != sec.UID {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no new key Secret within 30s: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		renewed := strings.TrimSpace(string(fresh.Data["apikey"]))
+		if renewed == "" || renewed == own {
+			t.Fatalf("the new Secret holds %d characters, the old key: %v", len(renewed), renewed == own)
+		}
+		// The lost key was replaced on the server, not left working.
+		if _, err := scoped.Query(ctx, "SELECT 1"); statusCode(err) != http.StatusUnauthorized {
+			t.Errorf("the lost key: %v, want 401", err)
+		}
+		own = renewed
+		if scoped, err = rockset.NewClient(endpoint, own, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := scoped.Query(ctx, "SELECT COUNT(*) AS n FROM commons.mine"); err != nil {
+			t.Errorf("the new key on its collection: %v", err)
+		}
+	})
+
+	t.Run("pointed at another pipeline, the same key follows its collection", func(t *testing.T) {
+		other := &v1alpha1.TwitterPipeline{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p2"},
+			Spec: v1alpha1.TwitterPipelineSpec{
+				Source:  v1alpha1.SourceSpec{Replay: &v1alpha1.ReplaySource{Synthetic: &v1alpha1.SyntheticSource{Seed: 1}}},
+				Rockset: v1alpha1.RocksetSpec{Collection: "other"},
+			},
+		}
+		if err := c.Create(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		setPipelineReady(t, c, other)
+		if err := c.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
+			t.Fatal(err)
+		}
+		d.Spec.PipelineRef.Name = "p2"
+		if err := c.Update(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			_, errOther := scoped.Query(ctx, "SELECT COUNT(*) AS n FROM commons.other")
+			_, errMine := scoped.Query(ctx, "SELECT COUNT(*) AS n FROM commons.mine")
+			if errOther == nil && statusCode(errMine) == http.StatusForbidden {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after the switch: other %v, mine %v; want other allowed, mine 403", errOther, errMine)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		var cur corev1.Secret
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: livedashboard.KeySecretName(d)}, &cur); err != nil || strings.TrimSpace(string(cur.Data["apikey"])) != own {
+			t.Errorf("the key Secret changed with the role (%v): a role update must keep the key", err)
+		}
+	})
+
 	t.Run("deleting the dashboard deletes its key, role and Secret", func(t *testing.T) {
 		if err := c.Delete(ctx, d); err != nil {
 			t.Fatal(err)
