@@ -146,3 +146,67 @@ func TestReaderSurvivesThrottlingExpiryAndSplits(t *testing.T) {
 		t.Errorf("status = %+v, want a reading state", r.Status())
 	}
 }
+
+// failingKinesis cannot list its shards: the stream is gone.
+type failingKinesis struct {
+	flakyKinesis
+	mu    sync.Mutex
+	lists int
+}
+
+func (f *failingKinesis) ListShards(ctx context.Context, in *kinesis.ListShardsInput, _ ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lists++
+	return nil, &types.ResourceNotFoundException{Message: aws.String("Stream s not found")}
+}
+
+func (f *failingKinesis) listed() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lists
+}
+
+type countedEvents struct {
+	mu     sync.Mutex
+	errors []string
+}
+
+func (c *countedEvents) IngestError(msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.errors = append(c.errors, msg)
+}
+
+func (c *countedEvents) Malformed(int) {}
+
+// TestReaderReportsAnErrorOnce: a reader failing the same way on every
+// retry tells its Events once, not once per retry.
+func TestReaderReportsAnErrorOnce(t *testing.T) {
+	st, err := store.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	sink, err := st.Collection(ctx, "c_failing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &failingKinesis{}
+	ev := &countedEvents{}
+	r := Start(ctx, Spec{Name: "test", Stream: "s", Policy: "EARLIEST", Client: f, Sink: sink, PollInterval: 5 * time.Millisecond, Events: ev})
+	deadline := time.Now().Add(20 * time.Second)
+	for f.listed() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reader listed shards %d times, want 3 retries", f.listed())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.Stop()
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if len(ev.errors) != 1 || !strings.Contains(ev.errors[0], "not found") || r.Status().State != StateError {
+		t.Fatalf("after %d failures: errors reported %q, status %+v", f.listed(), ev.errors, r.Status())
+	}
+}
