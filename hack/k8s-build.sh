@@ -63,10 +63,25 @@ ldflags() {
   echo "${f}"
 }
 
+# version_of prints the version a built component reports ("" if none).
+version_of() {
+  case "$1" in
+    kubectl) "${DEST}/kubectl" version --client 2>/dev/null | sed -n 's/^Client Version: //p' ;;
+    *) "${DEST}/$1" --version 2>/dev/null | sed -n 's/^Kubernetes //p' ;;
+  esac
+}
+
 want=()
 for c in "$@"; do
   case " ${ALL[*]} " in *" ${c} "*) ;; *) log "unknown component ${c} (one of: ${ALL[*]})"; exit 2 ;; esac
-  [ -x "${DEST}/${c}" ] || want+=("${c}")
+  [ -x "${DEST}/${c}" ] || { want+=("${c}"); continue; }
+  # A binary from before the version ldflags (or of another version) is
+  # rebuilt; with a warm build cache that is only its link step.
+  v="$(version_of "${c}")"
+  if [ "${v}" != "v${K8S_VERSION}" ]; then
+    log "${c} reports version '${v}', not v${K8S_VERSION}: rebuilding it"
+    want+=("${c}")
+  fi
 done
 [ "${#want[@]}" -eq 0 ] && exit 0
 

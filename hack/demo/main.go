@@ -46,7 +46,7 @@ func main() {
 	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, localcluster.Options{BinDir: *binDir, StateDir: *stateDir, InstallYAML: *install, Owner: "make demo", Progress: os.Stdout}, *samples, *timeout, *stalled); err != nil {
+	if err := run(ctx, localcluster.Options{BinDir: *binDir, StateDir: *stateDir, InstallYAML: *install, Owner: "make demo", Progress: os.Stdout, CheckStop: true}, *samples, *timeout, *stalled); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -64,8 +64,11 @@ func run(ctx context.Context, opts localcluster.Options, samples string, timeout
 	}
 	defer func() {
 		say("stopping everything ...")
-		c.Stop()
-		say("stopped")
+		if err := c.Stop(); err != nil {
+			say("stopped, but: %v", err)
+			return
+		}
+		say("stopped; the machine is as the demo found it")
 	}()
 	say("logs: %s (node/<component>.log, kinesis.log, pods/, pods.txt)", c.LogDir)
 

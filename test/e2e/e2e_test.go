@@ -9,6 +9,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -72,8 +73,8 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		return 1
 	}
-	// Long enough to wait for test/node's own test, which go test may run
-	// at the same time: one node per machine.
+	// Long enough to wait for a demo or a node-up to go: one node per
+	// machine.
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	state := filepath.Join(work, "state")
@@ -87,6 +88,7 @@ func run(m *testing.M) int {
 		WaitForNode: true,
 		// A short resync so drift (a stream deleted out of band) is noticed within the test.
 		ManagerArgs: []string{"--resync-period=15s"},
+		CheckStop:   true,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: start the system on the node: %v\n", err)
@@ -109,13 +111,43 @@ func run(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
-	cluster.Stop()
+	if err := cluster.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: stopping the node after the suite: %v\n", err)
+		code = 1
+	}
+	if err := startAgain(root, filepath.Join(state, "logs", "node-again")); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		code = 1
+	}
 	if code == 0 {
 		os.RemoveAll(work)
 	} else {
 		fmt.Fprintf(os.Stderr, "e2e: logs kept in %s\n", filepath.Join(state, "logs"))
 	}
 	return code
+}
+
+// startAgain starts a bare node once more from nothing, verifies it and
+// stops it: after the suite's node, the second start and the second stop
+// must work and leave nothing behind either (the demo's "a second run works").
+// The suite's node holds the machine meanwhile, so this runs after it and
+// adds one node start and stop to the suite.
+func startAgain(root, logDir string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	n, err := node.Start(ctx, node.Options{RepoRoot: root, LogDir: logDir, Owner: "the end-to-end suite's second node start",
+		Progress: os.Stderr, Wait: true, CheckStop: true})
+	if err != nil {
+		return fmt.Errorf("the second node start: %w", err)
+	}
+	verr := n.Verify(ctx)
+	if verr != nil {
+		verr = fmt.Errorf("the second node: %w", verr)
+	}
+	if err := n.Stop(); err != nil {
+		return errors.Join(verr, fmt.Errorf("stopping the second node: %w", err))
+	}
+	return verr
 }
 
 // prepare builds, into work, what a user would install: the programs from

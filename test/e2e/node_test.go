@@ -17,6 +17,19 @@ import (
 	"github.com/streamdash/streamdash/test/localcluster"
 )
 
+// TestTheNode checks the node under the suite itself (node.Verify): the
+// kubelet and containerd it claims, cluster DNS through kube-proxy, no DNS
+// beyond the cluster, logs through the kubelet, one user at a time. That
+// stopping it leaves nothing behind, and that it starts again, TestMain
+// checks after the suite.
+func TestTheNode(t *testing.T) {
+	requireCluster(t)
+	t.Logf("the node started (Ready with CoreDNS answering) in %s", cluster.Node.Started.Round(100*time.Millisecond))
+	if err := cluster.Node.Verify(context.Background()); err != nil {
+		t.Error(err)
+	}
+}
+
 // TestOnTheRealNode checks what only a real node shows: the containers'
 // users and root filesystems, probes, rolling updates and cluster DNS.
 func TestOnTheRealNode(t *testing.T) {

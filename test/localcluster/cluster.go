@@ -72,6 +72,9 @@ type Options struct {
 	WaitForNode bool
 	// ManagerArgs are appended to the manager container's arguments.
 	ManagerArgs []string
+	// CheckStop makes Stop prove that the node left the machine as it
+	// found it (node.Options.CheckStop).
+	CheckStop bool
 }
 
 // Cluster is the running system. Stop it with Stop.
@@ -121,7 +124,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	n, err := node.Start(ctx, node.Options{RepoRoot: opts.RepoRoot, LogDir: filepath.Join(c.LogDir, "node"),
-		Owner: opts.Owner, Images: []string{tarball}, Progress: opts.Progress, Wait: opts.WaitForNode})
+		Owner: opts.Owner, Images: []string{tarball}, Progress: opts.Progress, Wait: opts.WaitForNode, CheckStop: opts.CheckStop})
 	if err != nil {
 		return nil, err
 	}
@@ -348,15 +351,16 @@ func (c *Cluster) WaitDeployment(ctx context.Context, ns, name string, timeout t
 }
 
 // Stop stops everything Start started: the node (leaving nothing behind),
-// the metadata service and the emulator.
-func (c *Cluster) Stop() {
+// the metadata service and the emulator. Its error is the node's.
+func (c *Cluster) Stop() error {
+	var err error
 	if c.Node != nil {
 		// Keep what the pods said, for a look after the run.
 		if out, err := c.RunKubectl(context.Background(), "get", "pods", "-A", "-o", "wide"); err == nil {
 			_ = os.WriteFile(filepath.Join(c.LogDir, "pods.txt"), []byte(out), 0o644)
 		}
 		c.savePodLogs()
-		if err := c.Node.Stop(); err != nil {
+		if err = c.Node.Stop(); err != nil {
 			c.progress("stopping the node: %v", err)
 		}
 		c.Node = nil
@@ -369,6 +373,7 @@ func (c *Cluster) Stop() {
 		c.Kinesis.Stop()
 		c.Kinesis = nil
 	}
+	return err
 }
 
 // savePodLogs copies every container's log into logs/pods before the node

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -101,6 +102,34 @@ func (n *Node) importImages(ctx context.Context) error {
 func (n *Node) ImportImage(ctx context.Context, tarball string) error {
 	_, err := n.ctr(ctx, "images", "import", "--local", tarball)
 	return err
+}
+
+// startControlPlaneAndImages imports the images while the control plane
+// starts: neither needs the other, both mostly wait on another process
+// (kube-apiserver's start, containerd's unpacking), and the kubelet, next,
+// needs both.
+func (n *Node) startControlPlaneAndImages(ctx context.Context) error {
+	ictx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	begin := time.Now()
+	var took time.Duration
+	images := make(chan error, 1)
+	go func() {
+		err := n.importImages(ictx)
+		took = time.Since(begin)
+		images <- err
+	}()
+	err := n.startControlPlane(ctx)
+	if err != nil {
+		cancel()
+	}
+	imagesErr := <-images
+	if imagesErr == nil {
+		n.progress("node: images imported in %s, alongside the control plane", took.Round(10*time.Millisecond))
+	} else {
+		imagesErr = fmt.Errorf("images: %w", imagesErr)
+	}
+	return errors.Join(err, imagesErr)
 }
 
 func (n *Node) startControlPlane(ctx context.Context) error {

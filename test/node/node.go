@@ -87,6 +87,10 @@ type Options struct {
 	Images []string
 	// Progress receives one line per step (nil: discarded).
 	Progress io.Writer
+	// CheckStop makes Start record the machine's state once it holds the
+	// node, and Stop compare the machine with it afterwards: Stop then
+	// fails with ErrLeftBehind on any difference (for the test suites).
+	CheckStop bool
 }
 
 // Node is a running node. Stop it with Stop.
@@ -102,6 +106,8 @@ type Node struct {
 
 	opts  Options
 	tools tools
+	// before is the machine as Start found it (with Options.CheckStop).
+	before machineState
 }
 
 // tools are the binaries the node runs.
@@ -201,6 +207,10 @@ func Start(ctx context.Context, opts Options) (n *Node, err error) {
 	}
 	n = &Node{opts: opts, tools: t, LogDir: opts.LogDir, Kubectl: filepath.Join(t.k8sDir, "kubectl"),
 		Kubeconfig: filepath.Join(Root, "pki", "admin.kubeconfig")}
+	if opts.CheckStop {
+		// After the claim, which cleaned up whatever a dead node left.
+		n.before = captureMachine()
+	}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w (component logs in %s)", err, opts.LogDir)
@@ -223,8 +233,7 @@ func Start(ctx context.Context, opts Options) (n *Node, err error) {
 		{"files", n.writeFiles},
 		{"host network", n.setUpHost},
 		{"etcd and containerd", n.startStorage},
-		{"images", n.importImages},
-		{"control plane", n.startControlPlane},
+		{"control plane", n.startControlPlaneAndImages},
 		{"kubelet and kube-proxy", n.startNodeComponents},
 		{"CoreDNS", n.startDNS},
 	} {
@@ -257,9 +266,20 @@ func loadConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// Stop stops the node and removes everything it put on the machine.
+// Stop stops the node and removes everything it put on the machine; with
+// Options.CheckStop it then proves that the machine is as Start found it.
 func (n *Node) Stop() error {
-	return cleanUp(n.opts.Progress)
+	if err := cleanUp(n.opts.Progress); err != nil {
+		return err
+	}
+	if n.before == nil {
+		return nil
+	}
+	err := leftBehind(n.before, captureMachine())
+	if _, statErr := os.Stat(ownerFile); !errors.Is(statErr, os.ErrNotExist) {
+		err = errors.Join(err, fmt.Errorf("%w: %s is still there (%v)", ErrLeftBehind, ownerFile, statErr))
+	}
+	return err
 }
 
 // Down stops a node whoever started it (hack/node down). It refuses while
