@@ -4,6 +4,11 @@
 // and the two resources. Every streamdash program runs in a container; the
 // Kinesis emulator runs on the host (test/localcluster).
 //
+// The node starts once per run. The tests run in parallel, each in its own
+// namespace, except TestResilience, which deletes the shared analytics pod.
+// After the suite, TestMain checks that stopping the node left the machine as
+// it was and that a second node starts and stops cleanly too.
+//
 // The node needs Linux and root; elsewhere every test skips and says so.
 package e2e
 

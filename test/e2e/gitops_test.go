@@ -20,6 +20,7 @@ import (
 // ever owns a field of spec (so a sync never fights the operator).
 func TestSamplesHaveNoPerpetualDiff(t *testing.T) {
 	requireCluster(t)
+	t.Parallel()
 	root, err := apitest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,7 @@ func TestTheNode(t *testing.T) {
 // users and root filesystems, probes, rolling updates and cluster DNS.
 func TestOnTheRealNode(t *testing.T) {
 	requireCluster(t)
+	t.Parallel()
 	ns := namespace(t, "e2e-node")
 	const seed, count = 99, 1200
 	applyYAML(t, pipelineYAML(ns, "steady", seed, count, 20, 1, "Delete")+"---\n"+

@@ -159,6 +159,7 @@ func toInfluencers(in []panelstest.Influencer) []v1alpha1.Influencer {
 // hashtag moves the status along.
 func TestSeededPipelineToDashboards(t *testing.T) {
 	requireCluster(t)
+	t.Parallel()
 	ns := namespace(t, "e2e-seeded")
 	const seed, count = 20261126, 600
 	applyYAML(t, pipelineYAML(ns, "seeded", seed, count, 150, 2, "Delete")+"---\n"+
@@ -220,7 +221,9 @@ func TestSeededPipelineToDashboards(t *testing.T) {
 
 // TestResilience: while a pipeline produces, its stream is resharded and the
 // analytics pod is deleted; the new pod comes back with its data from the
-// volume and every document arrives exactly once.
+// volume and every document arrives exactly once. It is the one test that
+// does not run in parallel: the analytics pod it deletes serves every other
+// test, and go test runs it before the parallel ones start.
 func TestResilience(t *testing.T) {
 	requireCluster(t)
 	ns := namespace(t, "e2e-resilience")
@@ -302,6 +305,7 @@ func countOpenShards(t *testing.T, stream string) int {
 // integration, and the dashboards over it stall; Retain keeps all three.
 func TestDeletionPolicies(t *testing.T) {
 	requireCluster(t)
+	t.Parallel()
 	ns := namespace(t, "e2e-delete")
 	applyYAML(t, pipelineYAML(ns, "gone", 1, 50, 50, 1, "Delete")+"---\n"+
 		pipelineYAML(ns, "kept", 2, 50, 50, 1, "Retain")+"---\n"+
