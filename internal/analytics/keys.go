@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -72,18 +73,20 @@ func keyUser(ctx context.Context, user string) (string, error) {
 	return user, nil
 }
 
-// CreateAPIKey creates a key for the caller and returns it, whole, once.
+// CreateAPIKey creates a key for the caller and returns it, whole, once. A
+// key asked for without a role gets the caller's own, as Rockset's did (it
+// then acted with all its user's roles); any role given is held to mayGive.
 func (s *Server) CreateAPIKey(ctx context.Context, req openapi.CreateApiKeyRequest) (openapi.ApiKey, error) {
 	if err := checkName("API key", req.Name); err != nil {
 		return openapi.ApiKey{}, err
 	}
-	role := req.GetRole()
-	if role == "" {
-		role = builtinMember
+	if req.ExpiryTime != nil {
+		return openapi.ApiKey{}, api.Errorf(api.NotImplemented, "key expiry times are not supported")
 	}
 	c, _ := api.CallerFrom(ctx)
-	if role == builtinAdmin && c.Role != builtinAdmin {
-		return openapi.ApiKey{}, api.Errorf(api.Forbidden, "only an admin can create an admin key")
+	role := req.GetRole()
+	if role == "" {
+		role = c.Role
 	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
@@ -93,8 +96,12 @@ func (s *Server) CreateAPIKey(ctx context.Context, req openapi.CreateApiKeyReque
 	owner := callerEmail(ctx)
 	k := &meta.APIKey{Name: req.Name, Owner: owner, Hash: hashKey(full), Hint: full[len(full)-6:], Role: role, State: "ACTIVE", CreatedAt: now(), CreatedBy: owner}
 	err := s.meta.Update(func(st *meta.State) error {
-		if !roleExists(st, role) {
+		privs, ok := rolePrivileges(st, role)
+		if !ok {
 			return api.Errorf(api.InvalidInput, "role %q does not exist", role)
+		}
+		if err := mayGive(st, c, fmt.Sprintf("API key %q with role %q", req.Name, role), privs, role == builtinAdmin); err != nil {
+			return err
 		}
 		if _, ok := st.APIKeys[meta.Key(owner, req.Name)]; ok {
 			return api.Errorf(api.AlreadyExists, "API key %q already exists", req.Name)
@@ -156,7 +163,9 @@ func (s *Server) ListAPIKeys(ctx context.Context, user string) ([]openapi.ApiKey
 	return out, nil
 }
 
-// UpdateAPIKey suspends or reactivates a key.
+// UpdateAPIKey suspends or reactivates a key. Only an admin reaches another
+// key (findKey) and a suspended key cannot authenticate, so only an admin
+// makes a key active again: no role is given here.
 func (s *Server) UpdateAPIKey(ctx context.Context, user, name string, req openapi.UpdateApiKeyRequest) (openapi.ApiKey, error) {
 	_, owner, err := s.findKey(ctx, user, name)
 	if err != nil {

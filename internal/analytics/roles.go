@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -104,14 +105,29 @@ var builtinPrivileges = map[string][]meta.Privilege{
 }
 
 func roleExists(st *meta.State, name string) bool {
-	if name == builtinAdmin {
-		return true
-	}
-	if _, ok := builtinPrivileges[name]; ok {
-		return true
-	}
-	_, ok := st.Roles[name]
+	_, ok := rolePrivileges(st, name)
 	return ok
+}
+
+// adminPrivileges are what the admin role holds; only an admin holds the
+// rest (routes named by no privilege, actionAdmin), so only an admin gives it.
+var adminPrivileges = []meta.Privilege{
+	{Action: "ALL_GLOBAL_ACTIONS"}, {Action: "ALL_WORKSPACE_ACTIONS", Resource: allResources},
+	{Action: "ALL_INTEGRATION_ACTIONS", Resource: allResources}, {Action: "ALL_VI_ACTIONS", Resource: allResources},
+}
+
+// rolePrivileges returns a role's privileges (false: no such role).
+func rolePrivileges(st *meta.State, role string) ([]meta.Privilege, bool) {
+	if role == builtinAdmin {
+		return adminPrivileges, true
+	}
+	if p, ok := builtinPrivileges[role]; ok {
+		return p, true
+	}
+	if r, ok := st.Roles[role]; ok {
+		return r.Privileges, true
+	}
+	return nil, false
 }
 
 // allowed says whether role grants action on ws (and collection coll, for
@@ -120,32 +136,98 @@ func (s *Server) allowed(role, action, ws, coll string) bool {
 	if role == builtinAdmin {
 		return true
 	}
-	privs, ok := builtinPrivileges[role]
-	if !ok {
-		s.meta.View(func(st *meta.State) {
-			if r, found := st.Roles[role]; found {
-				privs = append([]meta.Privilege{}, r.Privileges...)
-			}
-		})
-	}
 	if action == actionAdmin {
 		return false
 	}
-	global := strings.HasSuffix(action, "_GLOBAL")
+	resource := ws
+	if coll != "" {
+		resource = ws + "." + coll
+	}
+	var privs []meta.Privilege
+	s.meta.View(func(st *meta.State) {
+		p, _ := rolePrivileges(st, role)
+		privs = append(privs, p...)
+	})
+	return grants(privs, action, resource)
+}
+
+// actionClass is the kind of resource an action acts on, named by the
+// ALL_ action that stands for every action of the kind.
+func actionClass(action string) string {
+	switch {
+	case strings.HasSuffix(action, "_GLOBAL") || action == "ALL_GLOBAL_ACTIONS":
+		return "ALL_GLOBAL_ACTIONS"
+	case strings.HasSuffix(action, "_INTEGRATION") || action == "ALL_INTEGRATION_ACTIONS":
+		return "ALL_INTEGRATION_ACTIONS"
+	case strings.HasSuffix(action, "_VI") || action == "ALL_VI_ACTIONS":
+		return "ALL_VI_ACTIONS"
+	}
+	return "ALL_WORKSPACE_ACTIONS"
+}
+
+// grants says whether privs allow action on resource: a workspace, a
+// "workspace.collection" (which a privilege on its workspace covers), an
+// integration or a virtual instance; *ALL* is every one, present and future.
+// Global actions have no resource. Clusters are not told apart: the server
+// has one.
+func grants(privs []meta.Privilege, action, resource string) bool {
+	class := actionClass(action)
 	for _, p := range privs {
-		switch {
-		case p.Action == action:
-		case global && p.Action == "ALL_GLOBAL_ACTIONS":
-		case !global && p.Action == "ALL_WORKSPACE_ACTIONS":
-		default:
+		if p.Action != action && p.Action != class {
 			continue
 		}
-		if global || p.Resource == allResources || p.Resource == ws ||
-			(coll != "" && p.Resource == ws+"."+coll) {
+		if class == "ALL_GLOBAL_ACTIONS" || p.Resource == allResources || p.Resource == resource {
+			return true
+		}
+		if ws, _, isColl := strings.Cut(resource, "."); isColl && class == "ALL_WORKSPACE_ACTIONS" && p.Resource == ws {
 			return true
 		}
 	}
 	return false
+}
+
+// mayGive is the one rule for handing out privileges, wherever they are
+// handed out: a new key's role, a role's privileges when created or changed,
+// a suspended key made active again. Rockset checks every action of a key
+// against its owner's privileges too, so no key can do more than the user who
+// made it; here keys have no user of their own, so the calling key's role
+// stands for it: a key may give only privileges its own role holds, and only
+// an admin may give the admin role. what names the thing given, for the error.
+func mayGive(st *meta.State, c api.Caller, what string, privs []meta.Privilege, adminRole bool) error {
+	if c.Role == builtinAdmin {
+		return nil
+	}
+	if adminRole {
+		return api.Errorf(api.Forbidden, "%s: only an admin key may give the admin role (this key's role is %q)", what, c.Role)
+	}
+	have, _ := rolePrivileges(st, c.Role)
+	for _, p := range privs {
+		for _, action := range expandAction(p.Action) {
+			if !grants(have, action, p.Resource) {
+				on := ""
+				if actionClass(action) != "ALL_GLOBAL_ACTIONS" {
+					on = " on " + p.Resource
+				}
+				return api.Errorf(api.Forbidden, "%s: a key may only give privileges its own role holds, and this key's role %q does not hold %s%s", what, c.Role, action, on)
+			}
+		}
+	}
+	return nil
+}
+
+// expandAction is the actions an ALL_ action stands for (itself otherwise).
+func expandAction(action string) []string {
+	if actionClass(action) != action {
+		return []string{action}
+	}
+	var out []string
+	for a := range knownActions {
+		if a != action && !strings.HasPrefix(a, "ALL_") && actionClass(a) == action {
+			out = append(out, a)
+		}
+	}
+	sort.Strings(out) // the same action named first every time
+	return out
 }
 
 var knownActions = func() map[string]bool {
@@ -171,6 +253,9 @@ func toPrivileges(in []openapi.Privilege) ([]meta.Privilege, error) {
 		a := p.GetAction()
 		if !knownActions[a] {
 			return nil, api.Errorf(api.InvalidInput, "privilege action %q is not one of Rockset's", a)
+		}
+		if actionClass(a) != "ALL_GLOBAL_ACTIONS" && p.GetResourceName() == "" {
+			return nil, api.Errorf(api.InvalidInput, "privilege %s needs a resource_name (a name, or *ALL* for every one)", a)
 		}
 		out = append(out, meta.Privilege{Action: a, Resource: p.GetResourceName(), Cluster: p.GetCluster()})
 	}
@@ -205,10 +290,14 @@ func (s *Server) CreateRole(ctx context.Context, req openapi.CreateRoleRequest) 
 	if err != nil {
 		return openapi.Role{}, err
 	}
+	c, _ := api.CallerFrom(ctx)
 	r := &meta.Role{Name: name, Description: req.GetDescription(), Privileges: privs, CreatedAt: now(), CreatedBy: callerEmail(ctx)}
 	err = s.meta.Update(func(st *meta.State) error {
 		if roleExists(st, name) {
 			return api.Errorf(api.AlreadyExists, "role %q already exists", name)
+		}
+		if err := mayGive(st, c, fmt.Sprintf("create role %q", name), privs, false); err != nil {
+			return err
 		}
 		st.Roles[name] = r
 		return nil
@@ -260,6 +349,7 @@ func (s *Server) UpdateRole(ctx context.Context, name string, req openapi.Update
 	if err != nil {
 		return openapi.Role{}, err
 	}
+	c, _ := api.CallerFrom(ctx)
 	var out openapi.Role
 	err = s.meta.Update(func(st *meta.State) error {
 		r, ok := st.Roles[name]
@@ -268,6 +358,10 @@ func (s *Server) UpdateRole(ctx context.Context, name string, req openapi.Update
 				return api.Errorf(api.InvalidInput, "built-in role %q cannot be changed", name)
 			}
 			return api.Errorf(api.NotFound, "role %q not found", name)
+		}
+		// Every key holding the role gets what it is given.
+		if err := mayGive(st, c, fmt.Sprintf("update role %q", name), privs, false); err != nil {
+			return err
 		}
 		r.Privileges = privs
 		if req.Description != nil {
