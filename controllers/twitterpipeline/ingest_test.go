@@ -105,30 +105,7 @@ func TestDocumentsArrivingLate(t *testing.T) {
 	checkHealthAgrees(t, got, "TwitterPipeline")
 
 	interval := twitterpipeline.DefaultIngestCheckInterval
-	// check steps the clock by one interval and returns the result of the
-	// pipeline's ingest check that follows.
-	check := func() string {
-		t.Helper()
-		before := ingestCheckCounts(t, key)
-		eventually(t, 10*time.Second, "the ingest check waiting on its clock", func() error {
-			if !fake.HasWaiters() {
-				return fmt.Errorf("no ticker yet")
-			}
-			return nil
-		})
-		fake.Step(interval)
-		var result string
-		eventually(t, 30*time.Second, "the pipeline's ingest check", func() error {
-			for r, n := range ingestCheckCounts(t, key) {
-				if n > before[r] {
-					result = r
-					return nil
-				}
-			}
-			return fmt.Errorf("not checked yet")
-		})
-		return result
-	}
+	check := func() string { t.Helper(); return stepIngestCheck(t, fake, key) }
 
 	_, _, statusBefore := counter.snapshot()
 	passes := counter.gets(key)
@@ -175,6 +152,82 @@ func TestDocumentsArrivingLate(t *testing.T) {
 	if r := check(); r != "unchanged" {
 		t.Errorf("check after status caught up: %s, want unchanged", r)
 	}
+	deleteAndWait(t, key)
+}
+
+// stepIngestCheck steps the ingest check's clock by one interval and
+// returns the result of the pipeline's ingest check that follows.
+func stepIngestCheck(t testing.TB, fake *clocktesting.FakeClock, key client.ObjectKey) string {
+	t.Helper()
+	before := ingestCheckCounts(t, key)
+	eventually(t, 10*time.Second, "the ingest check waiting on its clock", func() error {
+		if !fake.HasWaiters() {
+			return fmt.Errorf("no ticker yet")
+		}
+		return nil
+	})
+	fake.Step(twitterpipeline.DefaultIngestCheckInterval)
+	var result string
+	eventually(t, 30*time.Second, "the pipeline's ingest check", func() error {
+		for r, n := range ingestCheckCounts(t, key) {
+			if n > before[r] {
+				result = r
+				return nil
+			}
+		}
+		return fmt.Errorf("not checked yet")
+	})
+	return result
+}
+
+// TestCollectionDeletedOutOfBand: a collection deleted behind the
+// pipeline's back (here through the real analytics server's API) is not
+// left to the resync: the next ingest check finds it gone and hands the
+// pipeline to a full reconcile, which creates it again and is Ready again.
+func TestCollectionDeletedOutOfBand(t *testing.T) {
+	needSuite(t)
+	ctx := context.Background()
+	ns := "deleted-collection"
+	if err := createNamespace(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	if err := direct.Create(ctx, awsSecret(ns)); err != nil {
+		t.Fatal(err)
+	}
+	fake := clocktesting.NewFakeClock(time.Now())
+	counter := startManager(t, func(o *twitterpipeline.Options) {
+		o.ResyncPeriod = time.Hour // only the ingest check may notice
+		o.Clock = fake
+	})
+	p := newTestPipeline(ns, "orphaned")
+	if err := direct.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKeyFromObject(p)
+	waitCondition(t, key, v1alpha1.ConditionCollectionReady, metav1.ConditionTrue, "", 60*time.Second)
+	markProducerAvailable(t, key)
+	waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionTrue, "PipelineReady", 60*time.Second)
+	if r := stepIngestCheck(t, fake, key); r != "unchanged" {
+		t.Fatalf("check before the deletion: %s, want unchanged", r)
+	}
+
+	ws, coll := names.Workspace(p), names.Collection(p)
+	if err := rocksetC.DeleteCollection(ctx, ws, coll); err != nil {
+		t.Fatal(err)
+	}
+	passes := counter.gets(key)
+	if r := stepIngestCheck(t, fake, key); r != "reconcile" {
+		t.Fatalf("check after the collection was deleted: %s, want reconcile", r)
+	}
+	eventually(t, 30*time.Second, "the full reconcile to create the collection again", func() error {
+		if n := counter.gets(key) - passes; n == 0 {
+			return fmt.Errorf("no full reconcile yet")
+		}
+		_, err := rocksetC.GetCollection(ctx, ws, coll)
+		return err
+	})
+	waitCondition(t, key, v1alpha1.ConditionCollectionReady, metav1.ConditionTrue, "", 60*time.Second)
+	waitCondition(t, key, v1alpha1.ConditionReady, metav1.ConditionTrue, "PipelineReady", 60*time.Second)
 	deleteAndWait(t, key)
 }
 

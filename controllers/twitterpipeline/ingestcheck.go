@@ -28,7 +28,10 @@ import (
 // reconciles run on events and at the resync. When the collection's health
 // no longer matches CollectionReady (its source failed or recovered), it
 // asks for a full reconcile rather than judging conditions itself, so they
-// are computed in one place (status.go).
+// are computed in one place (status.go). The same goes for a collection it
+// cannot read: gone (NotFound) at once, otherwise after handOffAfter failed
+// reads in a row, so one lost request does not cost a full pass but an API
+// that stays down does not leave Ready True until the resync.
 
 // checkTarget is what the last full pass learnt about reading a pipeline's
 // collection: the client for its Rockset API (the key resolved), and what
@@ -41,26 +44,66 @@ type checkTarget struct {
 	want rockset.CollectionDesired
 }
 
+// handOffAfter is how many failed reads in a row of a collection that was
+// not reported missing hand its pipeline to a full reconcile.
+const handOffAfter = 2
+
+// readFailures is a run of failed reads of one pipeline's collection.
+type readFailures struct {
+	n         int
+	handedOff bool // a full reconcile was asked for during this run
+}
+
 // checkTargets are the pipelines the ingest check reads, by name.
 type checkTargets struct {
-	mu sync.Mutex
-	m  map[types.NamespacedName]checkTarget
+	mu       sync.Mutex
+	m        map[types.NamespacedName]checkTarget
+	failures map[types.NamespacedName]readFailures
 }
 
 func newCheckTargets() *checkTargets {
-	return &checkTargets{m: map[types.NamespacedName]checkTarget{}}
+	return &checkTargets{m: map[types.NamespacedName]checkTarget{}, failures: map[types.NamespacedName]readFailures{}}
 }
 
+// set records what a full pass that read the collection learnt; that read
+// ends any run of failures.
 func (c *checkTargets) set(key types.NamespacedName, t checkTarget) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.m[key] = t
+	delete(c.failures, key)
 }
 
 func (c *checkTargets) forget(key types.NamespacedName) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.m, key)
+	delete(c.failures, key)
+}
+
+// readFailed counts a failed read and says whether to hand the pipeline to
+// a full reconcile: once per run of failures, at once when the collection
+// is gone, else at the handOffAfter-th failure. The full reconcile reports
+// the failure and retries on its own backoff; asking again every interval
+// would only add passes.
+func (c *checkTargets) readFailed(key types.NamespacedName, notFound bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.failures[key]
+	f.n++
+	handOff := !f.handedOff && (notFound || f.n >= handOffAfter)
+	if handOff {
+		f.handedOff = true
+	}
+	c.failures[key] = f
+	return handOff
+}
+
+// readOK ends a run of failed reads.
+func (c *checkTargets) readOK(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.failures, key)
 }
 
 func (c *checkTargets) get(key types.NamespacedName) (checkTarget, bool) {
@@ -72,15 +115,16 @@ func (c *checkTargets) get(key types.NamespacedName) (checkTarget, bool) {
 
 // Results of one pipeline's ingest check, the label of ingestChecks.
 const (
+	checkSkipped   = "skipped"   // no full pass has seen this pipeline yet: nothing to read
 	checkUnchanged = "unchanged" // nothing to write
 	checkWritten   = "written"   // status.collection patched
-	checkReconcile = "reconcile" // health changed: a full reconcile was asked for
-	checkFailed    = "failed"    // the collection could not be read or status not written
+	checkReconcile = "reconcile" // health changed, or the collection is gone or unreadable: a full reconcile was asked for
+	checkFailed    = "failed"    // the collection could not be read (not yet handed off) or status not written
 )
 
 var ingestChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "streamdash_twitterpipeline_ingest_checks_total",
-	Help: "Light ingest checks of the pipeline's collection, by result (unchanged, written, reconcile, failed).",
+	Help: "Light ingest checks of the pipeline's collection, by result (skipped, unchanged, written, reconcile, failed).",
 }, []string{"namespace", "name", "result"})
 
 var ingestCheckRounds = prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -159,19 +203,23 @@ func (c *ingestChecker) check(ctx context.Context, p *v1alpha1.TwitterPipeline) 
 	key := client.ObjectKeyFromObject(p)
 	t, ok := c.targets.get(key)
 	if !ok || t.uid != p.UID {
-		return checkUnchanged // a pipeline of the same name that no full pass has seen yet
+		return checkSkipped // a pipeline of the same name that no full pass has seen yet
 	}
 	col, err := t.api.GetCollection(ctx, t.ws, t.name)
 	if err != nil {
 		// A failure to read is the full reconcile's to report.
-		logf.FromContext(ctx).V(1).Info("ingest check: read collection", "pipeline", key, "error", rockset.Message(err))
-		return checkFailed
-	}
-	if healthChanged(p, rockset.NextCollectionAction(t.want, &col)) {
-		select {
-		case c.reconcile <- event.GenericEvent{Object: p}:
-		case <-ctx.Done():
+		log := logf.FromContext(ctx)
+		if !c.targets.readFailed(key, rockset.IsNotFound(err)) {
+			log.V(1).Info("ingest check: read collection", "pipeline", key, "error", rockset.Message(err))
+			return checkFailed
 		}
+		log.Info("ingest check: cannot read the collection; asking for a full reconcile", "pipeline", key, "error", rockset.Message(err))
+		c.askReconcile(ctx, p)
+		return checkReconcile
+	}
+	c.targets.readOK(key)
+	if healthChanged(p, rockset.NextCollectionAction(t.want, &col)) {
+		c.askReconcile(ctx, p)
 		return checkReconcile
 	}
 	observed := collectionStatus(p, &col)
@@ -188,6 +236,14 @@ func (c *ingestChecker) check(ctx context.Context, p *v1alpha1.TwitterPipeline) 
 	}
 	recordMetrics(p)
 	return checkWritten
+}
+
+// askReconcile hands p to a full reconcile.
+func (c *ingestChecker) askReconcile(ctx context.Context, p *v1alpha1.TwitterPipeline) {
+	select {
+	case c.reconcile <- event.GenericEvent{Object: p}:
+	case <-ctx.Done():
+	}
 }
 
 // healthChanged says whether the collection's state no longer matches the
