@@ -307,6 +307,7 @@ func (s *Server) DeleteCollection(ctx context.Context, ws, name string) (openapi
 	}
 	s.rw.Invalidate()
 	s.stopReader(c.Table)
+	s.dropIngestEvents(c.Table)
 	if err := s.store.Drop(ctx, c.Table); err != nil {
 		return openapi.Collection{}, err
 	}

@@ -152,3 +152,38 @@ func TestIngestEvents(t *testing.T) {
 		t.Fatalf("%d warnings for 60 records, want 2", n)
 	}
 }
+
+// TestIngestEventsEndWithCollection: deleting a collection stops and drops
+// its ingest-event pacer, so the server keeps none per deleted collection
+// and a warning it held (records skipped within the minute) is never
+// written about a collection that no longer exists.
+func TestIngestEventsEndWithCollection(t *testing.T) {
+	e := emulator(t)
+	clock := testingclock.NewFakeClock(time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC))
+	ts := startServer(t, analytics.Config{Clock: clock})
+	ctx := context.Background()
+	rc := ts.rc
+
+	createStream(t, e, "events-gone", 1)
+	setupTweets(t, rc, e.Region, "gone", "events-gone", "EARLIEST")
+	for round := 1; round <= 2; round++ {
+		// Bad records then a good one: once the good one is queryable,
+		// every bad one has been skipped. The first round is reported at
+		// once, the second is held for the rest of the minute.
+		putRecords(t, e.Client(), "events-gone", [][]byte{[]byte("not json"), []byte(fmt.Sprintf(`{"n": %d, "timestamp_ms": "1764496800000"}`, round))})
+		waitFor(t, 30*time.Second, "the good record", func() (bool, error) {
+			res, err := rc.Query(ctx, `SELECT COUNT(*) AS n FROM commons.gone`)
+			return err == nil && len(res.Results) == 1 && res.Results[0]["n"] == float64(round), err
+		})
+	}
+	watch := analytics.WatchIngestEvents(ts.srv, "commons", "gone")
+	if held, stopped := watch(); !held || stopped {
+		t.Fatalf("before the deletion: pacer held %v, stopped %v; want held and running", held, stopped)
+	}
+	if err := rc.DeleteCollection(ctx, "commons", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if held, stopped := watch(); held || !stopped {
+		t.Fatalf("after the deletion: pacer held %v, stopped %v; want dropped and stopped", held, stopped)
+	}
+}

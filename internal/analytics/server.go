@@ -606,6 +606,19 @@ func (s *Server) stopReader(table string) {
 	}
 }
 
+// dropIngestEvents stops and forgets a deleted collection's ingest-event
+// pacer: what it still held is about a collection that no longer exists.
+// (A reader's restart keeps the pacer, so its pace holds across restarts.)
+func (s *Server) dropIngestEvents(table string) {
+	s.mu.Lock()
+	e := s.events[table]
+	delete(s.events, table)
+	s.mu.Unlock()
+	if e != nil {
+		e.stop()
+	}
+}
+
 func (s *Server) reader(table string) *ingest.Reader {
 	s.mu.Lock()
 	defer s.mu.Unlock()
