@@ -2,14 +2,18 @@ package analytics_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	rs "github.com/rockset/rockset-go-client"
 	rockerr "github.com/rockset/rockset-go-client/errors"
+	"github.com/rockset/rockset-go-client/openapi"
 	"github.com/rockset/rockset-go-client/option"
 
 	"github.com/streamdash/streamdash/internal/analytics"
@@ -344,4 +348,104 @@ func TestKeysGiveNoMoreThanTheyHold(t *testing.T) {
 			t.Errorf("the refused role exists: %s", got)
 		}
 	})
+}
+
+// TestKeySeesOnlyItsOwnQueries: another key's query holds its SQL and its
+// results, so a key with a lesser role than admin cannot list, read, page or
+// cancel it (403), while its own work as before and the admin sees all.
+func TestKeySeesOnlyItsOwnQueries(t *testing.T) {
+	ts := startServer(t, analytics.Config{MaxQueryTimeout: time.Minute})
+	ctx := context.Background()
+	admin := ts.rc
+	for _, c := range []string{"mine", "other"} {
+		if _, err := admin.CreateCollection(ctx, "commons", c); err != nil {
+			t.Fatal(err)
+		}
+		addDocs(t, admin, "commons", c, map[string]any{"x": 1})
+	}
+	if _, err := admin.CreateRole(ctx, "q-mine", option.WithWorkspacePrivilege(option.QueryDataWs, "commons.mine")); err != nil {
+		t.Fatal(err)
+	}
+	k, err := admin.CreateAPIKey(ctx, "dash", option.WithRole("q-mine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dash := client(t, ts.url, k.Key)
+
+	secret, err := admin.Query(ctx, "SELECT * FROM commons.other", option.WithAsync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Wait.UntilQueryDone(ctx, secret.GetQueryId()); err != nil {
+		t.Fatal(err)
+	}
+	slow, err := admin.Query(ctx, slowSQL, option.WithAsync(), option.WithAsyncClientTimeout(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.CancelQuery(ctx, slow.GetQueryId()) })
+
+	for _, tc := range []struct {
+		name string
+		try  func() error
+	}{
+		{"read another key's query", func() error { _, err := dash.GetQueryInfo(ctx, secret.GetQueryId()); return err }},
+		{"page another key's results", func() error { _, err := dash.GetQueryResults(ctx, secret.GetQueryId()); return err }},
+		// raw: the client's CancelQuery dereferences a nil answer on an error
+		{"cancel another key's query", func() error {
+			req, _ := http.NewRequest(http.MethodDelete, ts.url+"/v1/orgs/self/queries/"+slow.GetQueryId(), nil)
+			req.Header.Set("Authorization", "ApiKey "+k.Key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			var em openapi.ErrorModel
+			_ = json.NewDecoder(resp.Body).Decode(&em)
+			return rockerr.Error{ErrorModel: &em, StatusCode: resp.StatusCode}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.try()
+			var re rockerr.Error
+			if !errors.As(err, &re) || re.StatusCode != 403 || re.ErrorModel == nil || !strings.Contains(re.GetMessage(), "sees only its own queries") {
+				t.Errorf("= %v, want 403 saying it sees only its own queries", err)
+			}
+		})
+	}
+	if info, err := admin.GetQueryInfo(ctx, slow.GetQueryId()); err != nil || info.GetStatus() != "RUNNING" {
+		t.Errorf("the refused cancel touched the query: %+v, %v", info, err)
+	}
+	listed := func(rc *rs.RockClient, id string) bool {
+		t.Helper()
+		active, err := rc.ListActiveQueries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range active {
+			if q.GetQueryId() == id {
+				return true
+			}
+		}
+		return false
+	}
+	if listed(dash, slow.GetQueryId()) {
+		t.Error("a limited key lists another key's running query")
+	}
+	if !listed(admin, slow.GetQueryId()) {
+		t.Fatal("the admin does not list its running query: the check above proves nothing")
+	}
+
+	own, err := dash.Query(ctx, "SELECT x FROM commons.mine", option.WithAsync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dash.Wait.UntilQueryDone(ctx, own.GetQueryId()); err != nil {
+		t.Fatal(err)
+	}
+	for who, rc := range map[string]*rs.RockClient{"the key": dash, "the admin": admin} {
+		if res, err := rc.GetQueryResults(ctx, own.GetQueryId()); err != nil || len(res.Results) != 1 {
+			t.Errorf("%s pages the key's own query: %+v, %v", who, res.Results, err)
+		}
+	}
 }

@@ -30,6 +30,7 @@ const (
 
 type queryState struct {
 	id, sql   string
+	by        api.Caller // who ran it: a key with a lesser role than admin sees only its own
 	submitted time.Time
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -152,7 +153,8 @@ func (s *Server) submit(ctx context.Context, req openapi.QueryRequest) (openapi.
 		runCtx = context.WithoutCancel(ctx) // it outlives the request
 	}
 	runCtx, cancel := context.WithCancel(runCtx)
-	q := &queryState{id: randomID(), sql: req.Sql.Query, submitted: time.Now(), cancel: cancel, done: make(chan struct{})}
+	by, _ := api.CallerFrom(ctx)
+	q := &queryState{id: randomID(), sql: req.Sql.Query, by: by, submitted: time.Now(), cancel: cancel, done: make(chan struct{})}
 	s.queries.add(q)
 	run := queryRun{sql: req.Sql.Query, params: toParams(req.Sql.Parameters), rowLimit: req.Sql.DefaultRowLimit, timeoutMs: req.TimeoutMs}
 	go func() {
@@ -210,12 +212,21 @@ func (s *Server) submit(ctx context.Context, req openapi.QueryRequest) (openapi.
 
 func cursor(offset int64) string { return "c" + strconv.FormatInt(offset, 10) }
 
-func (s *Server) findQuery(id string) (*queryState, error) {
+// findQuery finds a query the caller may see: another key's query holds
+// its SQL and results, which the caller's role may not allow it to read.
+func (s *Server) findQuery(ctx context.Context, id string) (*queryState, error) {
 	q, ok := s.queries.get(id)
 	if !ok {
 		return nil, api.Errorf(api.NotFound, "query %q not found (finished queries are kept for %s)", id, keepFinished)
 	}
+	if c, _ := api.CallerFrom(ctx); !seesQuery(c, q) {
+		return nil, api.Errorf(api.Forbidden, "query %s was run by another key; a key with role %q sees only its own queries", id, c.Role)
+	}
 	return q, nil
+}
+
+func seesQuery(c api.Caller, q *queryState) bool {
+	return c.Role == builtinAdmin || (c.Email == q.by.Email && c.KeyName == q.by.KeyName)
 }
 
 func (s *Server) queryInfo(q *queryState) openapi.QueryInfo {
@@ -247,7 +258,7 @@ func (s *Server) queryInfo(q *queryState) openapi.QueryInfo {
 
 // GetQuery answers GET /queries/{id}.
 func (s *Server) GetQuery(ctx context.Context, id string) (openapi.QueryInfo, error) {
-	q, err := s.findQuery(id)
+	q, err := s.findQuery(ctx, id)
 	if err != nil {
 		return openapi.QueryInfo{}, err
 	}
@@ -256,14 +267,16 @@ func (s *Server) GetQuery(ctx context.Context, id string) (openapi.QueryInfo, er
 	return s.queryInfo(q), nil
 }
 
-// ListQueries answers GET /queries: the queries running now.
+// ListQueries answers GET /queries: the queries running now (the caller's
+// own, unless it is an admin).
 func (s *Server) ListQueries(ctx context.Context) ([]openapi.QueryInfo, error) {
 	out := []openapi.QueryInfo{}
+	c, _ := api.CallerFrom(ctx)
 	qs := s.queries.all()
 	s.queries.mu.Lock()
 	defer s.queries.mu.Unlock()
 	for _, q := range qs {
-		if q.status() == "RUNNING" {
+		if q.status() == "RUNNING" && seesQuery(c, q) {
 			out = append(out, s.queryInfo(q))
 		}
 	}
@@ -273,7 +286,7 @@ func (s *Server) ListQueries(ctx context.Context) ([]openapi.QueryInfo, error) {
 // CancelQuery answers DELETE /queries/{id}: a running query is interrupted
 // and reported CANCELLED; a finished one is reported as it finished.
 func (s *Server) CancelQuery(ctx context.Context, id string) (openapi.QueryInfo, error) {
-	q, err := s.findQuery(id)
+	q, err := s.findQuery(ctx, id)
 	if err != nil {
 		return openapi.QueryInfo{}, err
 	}
@@ -294,7 +307,7 @@ func (s *Server) CancelQuery(ctx context.Context, id string) (openapi.QueryInfo,
 // QueryResults answers GET /queries/{id}/pages: docs results from the
 // cursor (plus offset), and the cursor of the next page ("" at the end).
 func (s *Server) QueryResults(ctx context.Context, id, cur string, docs, offset int64) (openapi.QueryPaginationResponse, error) {
-	q, err := s.findQuery(id)
+	q, err := s.findQuery(ctx, id)
 	if err != nil {
 		return openapi.QueryPaginationResponse{}, err
 	}
