@@ -97,7 +97,9 @@ func startServer(t testing.TB, cfg analytics.Config) *testServer {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 50 * time.Millisecond
 	}
-	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	srv, err := analytics.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -361,8 +361,8 @@ func (s *Server) runSchedules(ctx context.Context) {
 		if !next.IsZero() {
 			d := next.Sub(s.clock.Now())
 			if d <= 0 {
-				// Still due after a round: its outcome could not be
-				// recorded (the metadata file); try again, not in a loop.
+				// Still due after a round (a schedule changed meanwhile):
+				// look again, not in a loop.
 				d = time.Second
 			}
 			t := s.clock.NewTimer(d)
@@ -382,6 +382,26 @@ func (s *Server) runSchedules(ctx context.Context) {
 	}
 }
 
+// unrecordedRun is a run whose outcome could not be written to the metadata
+// file (a full disk): the next run the file still holds, and the next run
+// the outcome decided. The server keeps it in memory, so the schedule goes
+// on from the outcome instead of running its lambda again every time the
+// runner looks; after a restart the file's next run is run once more.
+type unrecordedRun struct {
+	filed, next string
+}
+
+// nextRun is when sl runs next: the file's time, unless a run for that time
+// could not be recorded. Called with scheduleMu held.
+func (s *Server) nextRun(sl *meta.ScheduledLambda) (time.Time, bool) {
+	next := sl.NextRunAt
+	if u, ok := s.unrecorded[sl.RRN]; ok && u.filed == sl.NextRunAt {
+		next = u.next
+	}
+	at, err := time.Parse(time.RFC3339, next)
+	return at, err == nil
+}
+
 // RunDueSchedules runs, each at once, the scheduled lambdas whose next run
 // is due by the server's clock, records their outcomes, and returns the
 // soonest next run of any schedule (zero when none will run).
@@ -392,25 +412,37 @@ func (s *Server) RunDueSchedules(ctx context.Context) time.Time {
 	now := s.clock.Now()
 	var due []meta.ScheduledLambda
 	s.meta.View(func(st *meta.State) {
+		for rrn, u := range s.unrecorded {
+			// Recorded since, changed or deleted: the file holds the truth again.
+			if sl, ok := st.ScheduledLambdas[rrn]; !ok || sl.NextRunAt != u.filed {
+				delete(s.unrecorded, rrn)
+			}
+		}
 		for _, sl := range st.ScheduledLambdas {
-			if at, err := time.Parse(time.RFC3339, sl.NextRunAt); err == nil && !sl.Suspended && !at.After(now) {
+			if at, ok := s.nextRun(sl); ok && !sl.Suspended && !at.After(now) {
 				due = append(due, *sl)
 			}
 		}
 	})
+	unrecorded := make([]*unrecordedRun, len(due))
 	var wg sync.WaitGroup
 	for i := range due {
 		wg.Add(1)
-		go func(sl *meta.ScheduledLambda) {
+		go func() {
 			defer wg.Done()
-			s.runScheduled(ctx, sl, now)
-		}(&due[i])
+			unrecorded[i] = s.runScheduled(ctx, &due[i], now)
+		}()
 	}
 	wg.Wait()
+	for i, u := range unrecorded {
+		if u != nil {
+			s.unrecorded[due[i].RRN] = *u
+		}
+	}
 	var soonest time.Time
 	s.meta.View(func(st *meta.State) {
 		for _, sl := range st.ScheduledLambdas {
-			if at, err := time.Parse(time.RFC3339, sl.NextRunAt); err == nil && (soonest.IsZero() || at.Before(soonest)) {
+			if at, ok := s.nextRun(sl); ok && (soonest.IsZero() || at.Before(soonest)) {
 				soonest = at
 			}
 		}
@@ -418,7 +450,9 @@ func (s *Server) RunDueSchedules(ctx context.Context) time.Time {
 	return soonest
 }
 
-func (s *Server) runScheduled(ctx context.Context, sl *meta.ScheduledLambda, fired time.Time) {
+// runScheduled runs one due schedule and records its outcome; it returns
+// the run when the outcome could not be recorded.
+func (s *Server) runScheduled(ctx context.Context, sl *meta.ScheduledLambda, fired time.Time) *unrecordedRun {
 	caller, err := s.scheduleCaller(sl.KeyHash)
 	if err == nil && !s.allowed(caller.Role, "EXECUTE_QUERY_LAMBDA_WS", sl.Workspace, "") {
 		err = api.Errorf(api.Forbidden, "the schedule's API key's role %q does not allow EXECUTE_QUERY_LAMBDA_WS on %s", caller.Role, sl.Workspace)
@@ -428,7 +462,7 @@ func (s *Server) runScheduled(ctx context.Context, sl *meta.ScheduledLambda, fir
 		resp, err = s.ExecuteQueryLambda(api.WithCaller(ctx, caller), sl.Workspace, sl.Lambda, sl.Version, sl.Tag, openapi.ExecuteQueryLambdaRequest{})
 	}
 	if ctx.Err() != nil {
-		return // stopped, not failed: it runs when the server is back
+		return nil // stopped, not failed: it runs when the server is back
 	}
 	finished := s.clock.Now()
 	uerr := s.meta.Update(func(st *meta.State) error {
@@ -439,10 +473,14 @@ func (s *Server) runScheduled(ctx context.Context, sl *meta.ScheduledLambda, fir
 	})
 	switch {
 	case uerr != nil:
-		s.log.Error("scheduled lambda: outcome not recorded", "rrn", sl.RRN, "error", uerr)
+		decided := *sl
+		recordRun(&decided, fired, finished, resp.GetQueryId(), err)
+		s.log.Error("scheduled lambda: outcome not recorded; next run kept in memory", "rrn", sl.RRN, "next", decided.NextRunAt, "error", uerr)
+		return &unrecordedRun{filed: sl.NextRunAt, next: decided.NextRunAt}
 	case err != nil:
 		s.log.Warn("scheduled lambda run failed", "rrn", sl.RRN, "lambda", sl.Workspace+"."+sl.Lambda, "error", err)
 	default:
 		s.log.Info("scheduled lambda ran", "rrn", sl.RRN, "lambda", sl.Workspace+"."+sl.Lambda, "query_id", resp.GetQueryId())
 	}
+	return nil
 }

@@ -1,9 +1,13 @@
 package analytics_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
+	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,10 +31,12 @@ type scheduleFixture struct {
 
 var scheduleStart = time.Date(2026, 11, 30, 10, 0, 30, 0, time.UTC)
 
-func newScheduleFixture(t *testing.T, dir string) *scheduleFixture {
+// newScheduleFixture starts the server with cfg and the fixture's clock.
+func newScheduleFixture(t *testing.T, cfg analytics.Config) *scheduleFixture {
 	t.Helper()
 	f := &scheduleFixture{clock: testingclock.NewFakeClock(scheduleStart), keyName: "runner"}
-	f.ts = startServer(t, analytics.Config{DataDir: dir, Clock: f.clock})
+	cfg.Clock = f.clock
+	f.ts = startServer(t, cfg)
 	ctx := context.Background()
 	rc := f.ts.rc
 	if _, err := rc.CreateRole(ctx, "lambda-runner",
@@ -76,7 +82,7 @@ func getSchedule(t *testing.T, rc *rs.RockClient, rrn string) openapi.ScheduledL
 // its cron string with its key, total_times_to_execute times, and shows its
 // last run; the runner's own timer fires it too.
 func TestScheduledLambdaRuns(t *testing.T) {
-	f := newScheduleFixture(t, "")
+	f := newScheduleFixture(t, analytics.Config{})
 	ctx := context.Background()
 	rc := f.ts.rc
 	sl, err := rc.CreateScheduledLambda(ctx, "commons", f.key, "0 * * ? * *", "tick",
@@ -140,7 +146,7 @@ func TestScheduledLambdaRuns(t *testing.T) {
 // deleted key makes the run fail with a visible ERROR and suspends the
 // schedule, until an update gives another key and resume_permanent_error.
 func TestScheduledLambdaKeyStops(t *testing.T) {
-	f := newScheduleFixture(t, "")
+	f := newScheduleFixture(t, analytics.Config{})
 	ctx := context.Background()
 	rc := f.ts.rc
 	sl, err := rc.CreateScheduledLambda(ctx, "commons", f.key, "0 * * ? * *", "tick", option.WithScheduledLambdaTag("latest"))
@@ -204,7 +210,7 @@ func TestScheduledLambdaKeyStops(t *testing.T) {
 // when it is back.
 func TestScheduledLambdaSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	f := newScheduleFixture(t, dir)
+	f := newScheduleFixture(t, analytics.Config{DataDir: dir})
 	ctx := context.Background()
 	sl, err := f.ts.rc.CreateScheduledLambda(ctx, "commons", f.key, "0 * * ? * *", "tick", option.WithScheduledLambdaVersion(f.version))
 	if err != nil {
@@ -229,7 +235,7 @@ func TestScheduledLambdaSurvivesRestart(t *testing.T) {
 // TestScheduledLambdaRefused: what cannot make a schedule gets a clear
 // error and changes nothing.
 func TestScheduledLambdaRefused(t *testing.T) {
-	f := newScheduleFixture(t, "")
+	f := newScheduleFixture(t, analytics.Config{})
 	ctx := context.Background()
 	rc := f.ts.rc
 	if _, err := rc.CreateRole(ctx, "lister", option.WithWorkspacePrivilege(option.ListResourcesWs, "commons")); err != nil {
@@ -298,5 +304,85 @@ func TestScheduledLambdaRefused(t *testing.T) {
 	}
 	if code, b := doAuthed(t, "DELETE", f.ts.url+"/v1/orgs/self/ws/sched", nil); code != http.StatusBadRequest || !strings.Contains(string(b), s.GetRrn()) {
 		t.Fatalf("deleting a workspace with a schedule: %d %s", code, b)
+	}
+}
+
+// logLines is a server log the test can read.
+type logLines struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logLines) count(msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.buf.String(), "msg=\""+msg)
+}
+
+// TestScheduledLambdaOutcomeNotRecorded: when a run's outcome cannot be
+// written to the metadata file (here its directory is made immutable, as a
+// full disk refuses the write), the lambda is not run again each time the
+// runner looks: the schedule goes on from the run's outcome, kept in
+// memory, and the file catches up at the first run it can record.
+func TestScheduledLambdaOutcomeNotRecorded(t *testing.T) {
+	dir := t.TempDir()
+	var log logLines
+	f := newScheduleFixture(t, analytics.Config{DataDir: dir, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	ctx := context.Background()
+	rc := f.ts.rc
+	sl, err := rc.CreateScheduledLambda(ctx, "commons", f.key, "0 * * ? * *", "tick", option.WithScheduledLambdaVersion(f.version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rrn := sl.GetRrn()
+	if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot make the data directory refuse writes (chattr needs root and ext4-like file systems): %v %s", err, out)
+	}
+	unlocked := false
+	unlock := func() {
+		if unlocked {
+			return
+		}
+		unlocked = true
+		if out, err := exec.Command("chattr", "-i", dir).CombinedOutput(); err != nil {
+			t.Errorf("chattr -i: %v %s", err, out)
+		}
+	}
+	t.Cleanup(unlock)
+
+	const notRecorded = "scheduled lambda: outcome not recorded"
+	for _, step := range []struct {
+		at   string
+		runs int // runs whose outcome was not recorded, so far
+	}{
+		{"10:01:00", 1}, // due: runs, the write is refused
+		{"10:01:01", 1}, // the runner looking again a second later: not again
+		{"10:01:30", 1},
+		{"10:02:00", 2}, // the next fire time the run decided
+		{"10:02:00", 2},
+	} {
+		f.at(t, step.at)
+		if n := log.count(notRecorded); n != step.runs {
+			t.Fatalf("at %s: %d runs not recorded, want %d", step.at, n, step.runs)
+		}
+	}
+	if got := getSchedule(t, rc, rrn); got.GetExecutionCount() != 0 || got.GetNextExecutionDate() != "2026-11-30T10:01:00Z" {
+		t.Fatalf("the file was written while refused: %+v", got)
+	}
+
+	unlock()
+	f.at(t, "10:03:00")
+	got := getSchedule(t, rc, rrn)
+	if got.GetExecutionCount() != 1 || got.GetLastCompletionDate() != "2026-11-30T10:03:00Z" || got.GetNextExecutionDate() != "2026-11-30T10:04:00Z" {
+		t.Fatalf("the first run recorded again: %+v", got)
+	}
+	if n := log.count(notRecorded); n != 2 {
+		t.Fatalf("%d runs not recorded, want 2", n)
 	}
 }

@@ -175,8 +175,9 @@ type Server struct {
 	queries queryLog // running and recently finished queries
 
 	clock        clock.WithDelayedExecution
-	scheduleWake chan struct{} // a schedule was created, changed or deleted
-	scheduleMu   sync.Mutex    // held by a round of scheduled runs
+	scheduleWake chan struct{}            // a schedule was created, changed or deleted
+	scheduleMu   sync.Mutex               // held by a round of scheduled runs
+	unrecorded   map[string]unrecordedRun // by RRN; guarded by scheduleMu
 
 	ln        net.Listener
 	ready     atomic.Bool
@@ -231,7 +232,7 @@ func New(cfg Config) (*Server, error) {
 		keys:    api.NewKeys(keys),
 		running: make(chan struct{}, cfg.MaxConcurrentQueries),
 		waiting: make(chan struct{}, cfg.MaxQueuedQueries),
-		clock:   cfg.Clock, scheduleWake: make(chan struct{}, 1),
+		clock:   cfg.Clock, scheduleWake: make(chan struct{}, 1), unrecorded: map[string]unrecordedRun{},
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.ingestM = ingest.NewMetrics(s.reg)
