@@ -186,12 +186,28 @@ func TestLiveDashboard(t *testing.T) {
 			t.Fatal(err)
 		}
 		kubectl := filepath.Join(repoRoot(t), "bin", "k8s", "1.37.2", "kubectl")
-		// Both dashboards are refreshed by now; read their status first so
-		// the printed row can be compared with it.
-		d := waitDashboard(t, c, ns, "all", "Ready", 30*time.Second, func(d *v1alpha1.LiveDashboard) bool { return isTrue(d, v1alpha1.ConditionReady) })
-		out, err := exec.Command(kubectl, "--kubeconfig", kubeconfig, "get", "dashboards", "-n", ns, "all", "tag").CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl: %v\n%s", err, out)
+		// Both dashboards are refreshed by now; read the status before and
+		// after kubectl, so the printed row is compared with the status it
+		// printed: a refresh in between can change the rate.
+		var d *v1alpha1.LiveDashboard
+		var out []byte
+		for try := 1; ; try++ {
+			d = waitDashboard(t, c, ns, "all", "Ready", 30*time.Second, func(d *v1alpha1.LiveDashboard) bool { return isTrue(d, v1alpha1.ConditionReady) })
+			var err error
+			out, err = exec.Command(kubectl, "--kubeconfig", kubeconfig, "get", "dashboards", "-n", ns, "all", "tag").CombinedOutput()
+			if err != nil {
+				t.Fatalf("kubectl: %v\n%s", err, out)
+			}
+			var after v1alpha1.LiveDashboard
+			if err := c.Get(ctx, client.ObjectKeyFromObject(d), &after); err != nil {
+				t.Fatal(err)
+			}
+			if after.ResourceVersion == d.ResourceVersion {
+				break
+			}
+			if try == 3 {
+				t.Fatalf("the dashboard was written during each of %d kubectl runs", try)
+			}
 		}
 		t.Logf("kubectl get dashboards:\n%s", out)
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
@@ -215,25 +231,79 @@ func TestLiveDashboard(t *testing.T) {
 		if tweetsView == nil {
 			t.Skip("the tweets view did not become Ready")
 		}
-		const watchFor = 35 * time.Second
-		wctx, cancel := context.WithTimeout(ctx, watchFor)
-		defer cancel()
-		var writes []time.Time
-		var refreshes []time.Time
-		watchDashboards(wctx, t, c, ns, func(d *v1alpha1.LiveDashboard) {
-			writes = append(writes, time.Now())
-			if d.Status.LastRefreshTime != nil {
-				refreshes = append(refreshes, d.Status.LastRefreshTime.Time)
-			}
-		}, client.MatchingFields{"metadata.name": "all"})
-		t.Logf("status writes in %s with refreshInterval 10s: %d", watchFor, len(writes))
-		if len(writes) < 3 || len(writes) > 4 {
-			t.Errorf("%d status writes in %s, want 3 or 4 (one per 10s interval)", len(writes), watchFor)
+		// The window runs from one read of the dashboard to the next, and the
+		// watch starts at the first read's resourceVersion, so it delivers
+		// every write in between however long the apiserver keeps it from
+		// opening ("Too large resource version" can take seconds): a watch
+		// that opens late must not shorten the window.
+		const window = 35 * time.Second
+		key := client.ObjectKey{Namespace: ns, Name: "all"}
+		var first, last v1alpha1.LiveDashboard
+		if err := c.Get(ctx, key, &first); err != nil {
+			t.Fatal(err)
 		}
-		for i := 1; i < len(refreshes); i++ {
-			if gap := refreshes[i].Sub(refreshes[i-1]); gap < 10*time.Second {
-				t.Errorf("refreshes %d and %d only %s apart", i-1, i, gap)
+		if first.Status.LastRefreshTime == nil {
+			t.Fatalf("the tweets view has no refresh: %+v", first.Status)
+		}
+		start := time.Now()
+		wctx, cancel := context.WithCancel(ctx)
+		written := make(chan *v1alpha1.LiveDashboard, 16)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			watchDashboards(wctx, t, c, ns, first.ResourceVersion, func(d *v1alpha1.LiveDashboard) {
+				select {
+				case written <- d:
+				case <-wctx.Done():
+				}
+			}, client.MatchingFields{"metadata.name": "all"})
+		}()
+		defer func() { cancel(); <-watched }()
+
+		var writes []*v1alpha1.LiveDashboard
+		end := time.After(window) // the measurement window itself, not a wait for a condition
+	measure:
+		for {
+			select {
+			case d := <-written:
+				writes = append(writes, d)
+			case <-end:
+				break measure
 			}
+		}
+		if err := c.Get(ctx, key, &last); err != nil {
+			t.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		// Every write up to the second read, which the watch may not have
+		// delivered yet.
+		behind := time.After(30 * time.Second)
+		for last.ResourceVersion != first.ResourceVersion &&
+			(len(writes) == 0 || writes[len(writes)-1].ResourceVersion != last.ResourceVersion) {
+			select {
+			case d := <-written:
+				writes = append(writes, d)
+			case <-behind:
+				t.Fatalf("the watch did not deliver the write at resourceVersion %s (%d writes seen)", last.ResourceVersion, len(writes))
+			}
+		}
+
+		t.Logf("status writes in %s with refreshInterval 10s: %d", elapsed.Round(time.Millisecond), len(writes))
+		if len(writes) < 3 || len(writes) > 4 {
+			t.Errorf("%d status writes in %s, want 3 or 4 (one per 10s interval)", len(writes), elapsed.Round(time.Millisecond))
+		}
+		// Each write is a refresh, at least an interval after the one before.
+		prev := first.Status.LastRefreshTime.Time
+		for i, d := range writes {
+			at := d.Status.LastRefreshTime
+			if at == nil || !at.After(prev) {
+				t.Errorf("write %d (resourceVersion %s) is not a refresh: lastRefreshTime %v, the previous %v", i, d.ResourceVersion, at, prev)
+				continue
+			}
+			if gap := at.Sub(prev); gap < 10*time.Second {
+				t.Errorf("refreshes at %v and %v only %s apart", prev, at.Time, gap)
+			}
+			prev = at.Time
 		}
 	})
 

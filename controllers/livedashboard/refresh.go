@@ -80,7 +80,11 @@ func (r *Reconciler) refreshStatus(ctx context.Context, s *pass) steps.Outcome {
 	if s.queryErr != nil {
 		log.FromContext(ctx).Info("dashboard queries failed", "reason", panels.Reason(s.queryErr), "error", s.queryErr.Error())
 	}
-	return steps.DoneAt(interval)
+	// The next refresh is an interval after this one began, not after its
+	// queries ended: slow queries must not push every later refresh back. Had
+	// they taken the whole interval, the next waits a full one.
+	_, wait = nextRefresh(attempt{at: now, generation: d.Generation}, d.Generation, interval, r.opts.Now())
+	return steps.DoneAt(wait)
 }
 
 func (r *Reconciler) query(ctx context.Context, s *pass, now time.Time) (panels.Summary, error) {

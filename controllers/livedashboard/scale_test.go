@@ -58,7 +58,7 @@ func TestManyDashboards(t *testing.T) {
 		writes    = map[string][]time.Time{}
 		refreshed = map[string]bool{}
 	)
-	go watchDashboards(ctx, t, c, ns, func(d *v1alpha1.LiveDashboard) {
+	go watchDashboards(ctx, t, c, ns, "", func(d *v1alpha1.LiveDashboard) {
 		mu.Lock()
 		defer mu.Unlock()
 		writes[d.Name] = append(writes[d.Name], time.Now())

@@ -27,6 +27,10 @@ func TestNextRefresh(t *testing.T) {
 		{"within the interval", attempt{at: t0, generation: 1}, 1, t0.Add(10 * time.Second), false, 20 * time.Second},
 		{"interval over", attempt{at: t0, generation: 1}, 1, t0.Add(30 * time.Second), true, 30 * time.Second},
 		{"spec changed", attempt{at: t0, generation: 1}, 2, t0.Add(time.Second), true, 30 * time.Second},
+		// After a refresh (refreshStatus): the next is an interval after it
+		// began, whatever its queries took, unless they took it all.
+		{"queries took 3s", attempt{at: t0, generation: 1}, 1, t0.Add(3 * time.Second), false, 27 * time.Second},
+		{"queries took the whole interval", attempt{at: t0, generation: 1}, 1, t0.Add(31 * time.Second), true, 30 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			due, wait := nextRefresh(tc.last, tc.gen, 30*time.Second, tc.now)

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
@@ -21,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
@@ -50,7 +53,13 @@ func newScheme(t testing.TB) *k8sruntime.Scheme {
 // startAPIServer runs envtest (a real kube-apiserver and etcd) with the CRDs.
 func startAPIServer(t testing.TB) (*envtest.Environment, *rest.Config) {
 	t.Helper()
-	ctrl.SetLogger(logr.Discard()) // the tests print what they check
+	if os.Getenv("SUITE_LOG") != "" {
+		// The controller's own log, "next check in" lines included.
+		ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapcore.Level(-1)),
+			func(o *zap.Options) { o.TimeEncoder = zapcore.ISO8601TimeEncoder }))
+	} else {
+		ctrl.SetLogger(logr.Discard()) // the tests print what they check
+	}
 	root := repoRoot(t)
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
@@ -195,12 +204,16 @@ func describe(d *v1alpha1.LiveDashboard) string {
 }
 
 // watchDashboards calls fn for every MODIFIED LiveDashboard in ns (matching
-// opts) until ctx ends. A fresh apiserver's watch cache can briefly refuse a
-// watch ("Too large resource version"); the watch is then opened again.
-func watchDashboards(ctx context.Context, t testing.TB, c client.WithWatch, ns string, fn func(*v1alpha1.LiveDashboard), opts ...client.ListOption) {
-	opts = append([]client.ListOption{client.InNamespace(ns)}, opts...)
+// opts) after resourceVersion from ("": from when the watch opens) until ctx
+// ends. A fresh apiserver's watch cache can refuse a watch for seconds ("Too
+// large resource version"); the watch is then opened again from the last
+// event it delivered, so no write after from is missed or seen twice.
+func watchDashboards(ctx context.Context, t testing.TB, c client.WithWatch, ns, from string, fn func(*v1alpha1.LiveDashboard), opts ...client.ListOption) {
+	rv := from
 	for ctx.Err() == nil {
-		w, err := c.Watch(ctx, &v1alpha1.LiveDashboardList{}, opts...)
+		o := append([]client.ListOption{client.InNamespace(ns)}, opts...)
+		o = append(o, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
+		w, err := c.Watch(ctx, &v1alpha1.LiveDashboardList{}, o...)
 		if err != nil {
 			time.Sleep(200 * time.Millisecond)
 			continue
@@ -208,10 +221,23 @@ func watchDashboards(ctx context.Context, t testing.TB, c client.WithWatch, ns s
 		for ev := range w.ResultChan() {
 			switch ev.Type {
 			case watch.Modified:
-				fn(ev.Object.(*v1alpha1.LiveDashboard))
+				d := ev.Object.(*v1alpha1.LiveDashboard)
+				rv = d.ResourceVersion
+				fn(d)
+			case watch.Added, watch.Deleted, watch.Bookmark:
+				if obj, ok := ev.Object.(client.Object); ok {
+					rv = obj.GetResourceVersion()
+				}
 			case watch.Error:
+				err := apierrors.FromObject(ev.Object)
+				if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+					// The events after rv are gone: what fn was to see is lost.
+					t.Errorf("watch from resourceVersion %s: %v", rv, err)
+					w.Stop()
+					return
+				}
 				if ctx.Err() == nil {
-					t.Logf("watch error, reopening: %v", ev.Object)
+					t.Logf("watch error, reopening from resourceVersion %s: %v", rv, err)
 				}
 				w.Stop()
 			}
