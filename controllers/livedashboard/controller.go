@@ -71,8 +71,12 @@ type Reconciler struct {
 
 	mu       sync.Mutex
 	attempts map[types.NamespacedName]attempt
-	clients  map[string]*rocksetClients
-	keys     map[types.NamespacedName]keyCheck
+	// seen is each dashboard's resourceVersion at the end of this
+	// controller's last pass over it (after its own writes), to tell a cache
+	// that has not caught up with them.
+	seen    map[types.NamespacedName]string
+	clients map[string]*rocksetClients
+	keys    map[types.NamespacedName]keyCheck
 }
 
 // SetupWithManager registers the controller, its index and its watches.
@@ -87,6 +91,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		reporter: status.Reporter{Recorder: mgr.GetEventRecorder(ControllerName), Failures: failureReasons},
 		opts:     opts,
 		attempts: map[types.NamespacedName]attempt{},
+		seen:     map[types.NamespacedName]string{},
 		clients:  map[string]*rocksetClients{},
 		keys:     map[types.NamespacedName]keyCheck{},
 	}
@@ -173,6 +178,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		}
 		return ctrl.Result{}, err
 	}
+	if !r.caughtUp(req.NamespacedName, d) {
+		// The cache may not have this controller's last writes yet (a pass
+		// queued by the events of the one before runs at once). A status
+		// computed from an older one would undo them: the merge patch
+		// replaces the whole conditions list, and a finalizer patch on an
+		// old resourceVersion conflicts. Read the dashboard itself.
+		if err := r.uncached.Get(ctx, req.NamespacedName, d); err != nil {
+			if apierrors.IsNotFound(err) {
+				r.forget(req.NamespacedName)
+				return ctrl.Result{}, nil
+			}
+			return ctrl.Result{}, err
+		}
+	}
 	original := d.DeepCopy()
 	s := &pass{d: d}
 	var final steps.Outcome
@@ -182,12 +201,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 			return // the finalizer is gone and so, possibly, is the object
 		}
 		r.computeStatus(s, final)
-		if equality.Semantic.DeepEqual(original.Status, d.Status) {
-			return
+		if !equality.Semantic.DeepEqual(original.Status, d.Status) {
+			if err := r.client.Status().Patch(ctx, d, client.MergeFrom(original)); err != nil {
+				if !apierrors.IsNotFound(err) {
+					result, retErr = ctrl.Result{}, errors.Join(retErr, fmt.Errorf("patch status: %w", err))
+				}
+				return
+			}
 		}
-		if err := r.client.Status().Patch(ctx, d, client.MergeFrom(original)); err != nil && !apierrors.IsNotFound(err) {
-			result, retErr = ctrl.Result{}, errors.Join(retErr, fmt.Errorf("patch status: %w", err))
-		}
+		r.remember(req.NamespacedName, d.ResourceVersion)
 	}()
 
 	if !d.DeletionTimestamp.IsZero() {
@@ -235,5 +257,23 @@ func (r *Reconciler) forget(nn types.NamespacedName) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.attempts, nn)
+	delete(r.seen, nn)
 	delete(r.keys, nn)
+}
+
+// caughtUp reports whether d, read from the cache, is at least what this
+// controller last saw and wrote of it: its resourceVersion is the one the
+// last pass ended with, or there was no pass yet. A differing one is a cache
+// behind, or a write by someone else; either way the API server has the truth.
+func (r *Reconciler) caughtUp(nn types.NamespacedName, d *v1alpha1.LiveDashboard) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rv, ok := r.seen[nn]
+	return !ok || rv == d.ResourceVersion
+}
+
+func (r *Reconciler) remember(nn types.NamespacedName, resourceVersion string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen[nn] = resourceVersion
 }
