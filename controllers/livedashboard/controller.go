@@ -85,16 +85,8 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.Image == "" {
 		return errors.New("livedashboard: Options.Image is required")
 	}
-	r := &Reconciler{
-		client:   mgr.GetClient(),
-		uncached: mgr.GetAPIReader(),
-		reporter: status.Reporter{Recorder: mgr.GetEventRecorder(ControllerName), Failures: failureReasons},
-		opts:     opts,
-		attempts: map[types.NamespacedName]attempt{},
-		seen:     map[types.NamespacedName]string{},
-		clients:  map[string]*rocksetClients{},
-		keys:     map[types.NamespacedName]keyCheck{},
-	}
+	r := newReconciler(mgr.GetClient(), mgr.GetAPIReader(), opts)
+	r.reporter.Recorder = mgr.GetEventRecorder(ControllerName)
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.LiveDashboard{}, PipelineRefIndex,
 		func(o client.Object) []string { return []string{o.(*v1alpha1.LiveDashboard).Spec.PipelineRef.Name} }); err != nil {
 		return err
@@ -113,6 +105,21 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 			builder.WithPredicates(pipelineChanged())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles, RateLimiter: steps.NewRateLimiter()}).
 		Complete(r)
+}
+
+// newReconciler is a reconciler reading through c (the manager's cache)
+// and uncached (the API server), with opts already defaulted.
+func newReconciler(c client.Client, uncached client.Reader, opts Options) *Reconciler {
+	return &Reconciler{
+		client:   c,
+		uncached: uncached,
+		reporter: status.Reporter{Failures: failureReasons},
+		opts:     opts,
+		attempts: map[types.NamespacedName]attempt{},
+		seen:     map[types.NamespacedName]string{},
+		clients:  map[string]*rocksetClients{},
+		keys:     map[types.NamespacedName]keyCheck{},
+	}
 }
 
 // dashboardsOf maps a pipeline to the dashboards that reference it.
