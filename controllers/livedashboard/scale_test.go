@@ -26,7 +26,11 @@ func TestManyDashboards(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs envtest, the Kinesis emulator and the analytics server")
 	}
-	n := 200
+	// 50 by default: what make test checks is the schedule (every dashboard
+	// written once per interval, never more), which must hold on a loaded CI
+	// machine; the capacity figures in docs/benchmarks.md use LD_SCALE=200,
+	// where 2 shared cores fall behind a 10 s interval.
+	n := 50
 	if s := os.Getenv("LD_SCALE"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
