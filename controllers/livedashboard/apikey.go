@@ -30,6 +30,12 @@ import (
 // name, never the key), so a Secret left from another key is recognised.
 const keyNameAnnotation = "streamdash.io/rockset-api-key-name"
 
+// keyServerAnnotation on the key Secret is the endpoint the key was made on,
+// so a deletion after the pipeline went (the operator's default endpoint,
+// not the pipeline's) does not look for the key on another server, find
+// nothing, and report a key that still works as deleted.
+const keyServerAnnotation = "streamdash.io/rockset-api-server"
+
 // roleDescriptionPrefix marks a role as made by the operator for a dashboard;
 // a role of the name without it is someone else's and is never changed.
 const roleDescriptionPrefix = "streamdash LiveDashboard "
@@ -149,11 +155,19 @@ func (r *Reconciler) reconcileAPIKey(ctx context.Context, s *pass) steps.Outcome
 		}
 		// Should this write fail, the next pass finds a key whose value the
 		// Secret lacks, and replaces it.
-		if secretRV, err = r.writeKeySecret(ctx, d, existing, name, created.Key); err != nil {
+		if secretRV, err = r.writeKeySecret(ctx, d, existing, s.conn.APIServer, name, created.Key); err != nil {
 			return steps.Retry(fmt.Errorf("write Secret %s: %w", secretKey.Name, err))
 		}
 		r.event(d, status.EventNormal, EventAPIKeyCreated, "Create", fmt.Sprintf(
 			"created Rockset API key %s (may query %s only) in Secret %s", name, desired.Privileges[0].Resource, secretKey.Name))
+	} else if found && sec.Annotations[keyServerAnnotation] != s.conn.APIServer {
+		// A Secret written before the annotation existed: the key was just
+		// found on this server.
+		metav1.SetMetaDataAnnotation(&sec.ObjectMeta, keyServerAnnotation, s.conn.APIServer)
+		if err := r.client.Update(ctx, &sec); err != nil {
+			return steps.Retry(fmt.Errorf("annotate Secret %s: %w", secretKey.Name, err))
+		}
+		secretRV = sec.ResourceVersion
 	}
 	r.rememberKey(d, want, secretRV)
 	s.keyReady = true
@@ -178,10 +192,10 @@ func keyFailed(op string, err error) steps.Outcome {
 }
 
 // writeKeySecret creates (existing nil) or rewrites the key Secret with
-// value and returns its new resourceVersion.
-func (r *Reconciler) writeKeySecret(ctx context.Context, d *v1alpha1.LiveDashboard, existing *corev1.Secret, keyName, value string) (string, error) {
+// value, made on apiServer, and returns its new resourceVersion.
+func (r *Reconciler) writeKeySecret(ctx context.Context, d *v1alpha1.LiveDashboard, existing *corev1.Secret, apiServer, keyName, value string) (string, error) {
 	data := map[string][]byte{keySecretKey: []byte(value)}
-	ann := map[string]string{keyNameAnnotation: keyName}
+	ann := map[string]string{keyNameAnnotation: keyName, keyServerAnnotation: apiServer}
 	if existing == nil {
 		sec := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: KeySecretName(d), Namespace: d.Namespace, Labels: labels(d), Annotations: ann},

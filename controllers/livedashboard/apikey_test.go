@@ -82,6 +82,25 @@ func startLoggedManager(t *testing.T, cfg *rest.Config, opts livedashboard.Optio
 	})
 }
 
+// startAnalytics runs the project's analytics server on a free port with
+// adminKey as its admin key, until the test ends, and returns its endpoint.
+func startAnalytics(t *testing.T, adminKey string) string {
+	t.Helper()
+	srv, err := analytics.New(analytics.Config{Listen: "127.0.0.1:0", APIKeys: []string{adminKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return "http://" + addr.String()
+}
+
 // statusCode is the HTTP status of a rockset-go-client error, 0 for none.
 func statusCode(err error) int {
 	var re rockerr.Error
@@ -103,19 +122,7 @@ func TestDashboardOwnKey(t *testing.T) {
 		t.Skip("runs envtest and the analytics server")
 	}
 	const adminKey = "admin-key-for-the-dashboard-key-test-0123456789"
-	srv, err := analytics.New(analytics.Config{Listen: "127.0.0.1:0", APIKeys: []string{adminKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithCancel(context.Background())
-	sdone := make(chan error, 1)
-	go func() { sdone <- srv.Run(sctx) }()
-	t.Cleanup(func() { scancel(); <-sdone })
-	endpoint := "http://" + addr.String()
+	endpoint := startAnalytics(t, adminKey)
 	ctx := context.Background()
 
 	admin, err := rockset.NewClient(endpoint, adminKey, nil)

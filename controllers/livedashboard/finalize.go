@@ -25,6 +25,12 @@ import (
 // waitDeletion is how soon a deletion waiting on the server looks again.
 const waitDeletion = 2 * time.Second
 
+// giveUpDeletion is how long after deletionTimestamp a failing deletion of
+// the key or role is retried. Past it the dashboard is let go with a Warning
+// naming what to delete by hand: a server uninstalled first, or a dead
+// endpoint, must not hold the dashboard (and its namespace) for ever.
+const giveUpDeletion = 5 * time.Minute
+
 // finalize deletes the dashboard's API key, then its role, then the key's
 // Secret, and lets the dashboard go; the Deployment and Service follow it
 // (garbage collection). A key or role already gone counts as deleted; only
@@ -68,6 +74,14 @@ func (r *Reconciler) connectionForDeletion(ctx context.Context, s *pass) steps.O
 	if err != nil {
 		return steps.Retry(err)
 	}
+	madeOn, err := r.keyServer(ctx, d)
+	if err != nil {
+		return steps.Retry(err)
+	}
+	if madeOn != "" && madeOn != conn.APIServer {
+		r.keyLeft(d, fmt.Sprintf("the key was made on %s, but the operator now reaches only %s (the pipeline is gone or moved)", madeOn, conn.APIServer))
+		return steps.Done()
+	}
 	clients, err := r.rocksetClients(conn)
 	if err != nil {
 		r.keyLeft(d, err.Error())
@@ -77,11 +91,45 @@ func (r *Reconciler) connectionForDeletion(ctx context.Context, s *pass) steps.O
 	return steps.Done()
 }
 
+// keyServer is the endpoint the dashboard's key was made on, as its key
+// Secret records it; "" when there is no such Secret or it records none.
+func (r *Reconciler) keyServer(ctx context.Context, d *v1alpha1.LiveDashboard) (string, error) {
+	var sec corev1.Secret
+	err := r.uncached.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: KeySecretName(d)}, &sec)
+	switch {
+	case apierrors.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	if !metav1.IsControlledBy(&sec, d) {
+		return "", nil
+	}
+	return sec.Annotations[keyServerAnnotation], nil
+}
+
 // keyLeft says that the key and role could not be deleted, and why.
 func (r *Reconciler) keyLeft(d *v1alpha1.LiveDashboard, why string) {
 	name := names.DashboardKey(d)
+	r.left(d, fmt.Sprintf("Rockset API key %s and role %s", name, name), why)
+}
+
+// left says that what (on the Rockset server) could not be deleted, and why.
+func (r *Reconciler) left(d *v1alpha1.LiveDashboard, what, why string) {
 	r.event(d, status.EventWarning, EventAPIKeyLeft, "Delete", fmt.Sprintf(
-		"could not delete Rockset API key %s and role %s (%s); delete them on the server if they exist", name, name, rockset.Redact(why)))
+		"could not delete %s (%s); delete them on the server if they exist", what, rockset.Redact(why)))
+}
+
+// deletionFailed is a failed call deleting what: retried until
+// giveUpDeletion has passed since the dashboard's deletion began, then left
+// (s.clients cleared, so no later step tries the same server).
+func (r *Reconciler) deletionFailed(s *pass, what string, err error) steps.Outcome {
+	if r.opts.Now().Sub(s.d.DeletionTimestamp.Time) < giveUpDeletion {
+		return steps.Retry(err)
+	}
+	r.left(s.d, what, fmt.Sprintf("still failing %s after deletion began: %s", giveUpDeletion, rockset.Message(err)))
+	s.clients = nil
+	return steps.Done()
 }
 
 func (r *Reconciler) deleteAPIKey(ctx context.Context, s *pass) steps.Outcome {
@@ -102,7 +150,7 @@ func (r *Reconciler) deleteAPIKey(ctx context.Context, s *pass) steps.Outcome {
 		s.clients = nil // the role cannot be deleted with this key either
 		return steps.Done()
 	default:
-		return steps.Retry(err)
+		return r.deletionFailed(s, fmt.Sprintf("Rockset API key %s and role %s", name, name), err)
 	}
 }
 
@@ -112,12 +160,13 @@ func (r *Reconciler) deleteRole(ctx context.Context, s *pass) steps.Outcome {
 	}
 	name := names.DashboardKey(s.d)
 	s.deleting = "deleting Rockset role " + name
+	what := "Rockset role " + name
 	role, err := s.clients.access.GetRole(ctx, name)
 	switch {
 	case rockset.IsNotFound(err):
 		return steps.Done()
 	case err != nil:
-		return steps.Retry(err)
+		return r.deletionFailed(s, what, err)
 	}
 	if !madeByOperator(role) {
 		return steps.Done() // someone else's role of the name: never delete it
@@ -126,10 +175,20 @@ func (r *Reconciler) deleteRole(ctx context.Context, s *pass) steps.Outcome {
 	switch {
 	case err == nil, rockset.IsNotFound(err):
 		return steps.Done()
+	case rockset.KindOf(err) == rockset.KindRejected:
+		// Refused for good: the analytics server answers 400
+		// DependentResources while a key holds the role, as when the
+		// pipeline's key changed owner after the dashboard's key was made
+		// (keys belong to their creator, so that key was out of reach).
+		r.left(s.d, what, rockset.Message(err))
+		return steps.Done()
 	case rockset.IsConflict(err):
-		return steps.Wait(waitDeletion) // a key still holds it
+		if r.opts.Now().Sub(s.d.DeletionTimestamp.Time) < giveUpDeletion {
+			return steps.Wait(waitDeletion) // a key still holds it
+		}
+		return r.deletionFailed(s, what, err)
 	default:
-		return steps.Retry(err)
+		return r.deletionFailed(s, what, err)
 	}
 }
 
