@@ -3,6 +3,7 @@ package livedashboard
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
@@ -40,6 +42,16 @@ func TestComputeStatus(t *testing.T) {
 		s.p, s.collectionReady, s.keyReady, s.deployment = readyPipeline, true, true, dep(true)
 		s.refreshed, s.refreshedAt = true, now
 	}
+	// wasReady: the last pass found the dashboard serving.
+	wasReady := func(d *v1alpha1.LiveDashboard) {
+		d.Status.ObservedGeneration = d.Generation
+		d.Status.Conditions = []metav1.Condition{
+			{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonDashboardReady, ObservedGeneration: d.Generation},
+			{Type: v1alpha1.ConditionQueriesHealthy, Status: metav1.ConditionTrue, Reason: ReasonQueriesSucceeded, ObservedGeneration: d.Generation},
+		}
+	}
+	// token looks like an API key; no condition may carry it.
+	const token = "k3yLikeT0kenThatMustNeverReachStatus0123456789"
 	tests := []struct {
 		name string
 		// before is the dashboard's status before the pass (nil: none).
@@ -63,11 +75,26 @@ func TestComputeStatus(t *testing.T) {
 		{name: "a transient error before it was ever ready", pass: func(s *pass) { s.p = readyPipeline },
 			final: steps.Retry(errors.New("read role: unreachable")),
 			want:  status.InProgressStatus, wantReason: ReasonRetrying},
-		{name: "a transient error once ready keeps Ready", before: func(d *v1alpha1.LiveDashboard) {
-			d.Status.ObservedGeneration = d.Generation
-			d.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonDashboardReady, ObservedGeneration: d.Generation}}
-		}, pass: func(s *pass) { s.p = readyPipeline }, final: steps.Retry(errors.New("throttled")),
-			want: status.CurrentStatus, wantReason: ReasonDashboardReady, wantObserved: true},
+		{name: "a transient error once ready keeps Ready", before: wasReady, pass: func(s *pass) { s.p = readyPipeline },
+			final: steps.Retry(errors.New("throttled")),
+			want:  status.CurrentStatus, wantReason: ReasonDashboardReady, wantObserved: true},
+		{name: "a transient error while the queries fail is not Ready", before: wasReady,
+			pass:  func(s *pass) { serving(s); s.queryErr = errors.New("connection refused") },
+			final: steps.Retry(errors.New("read role: unreachable")),
+			want:  status.InProgressStatus, wantReason: ReasonRetrying, wantObserved: true},
+		{name: "errors for longer than a refresh interval are not Ready", before: wasReady,
+			pass:  func(s *pass) { s.p, s.retryingFor = readyPipeline, defaultRefreshInterval },
+			final: steps.Retry(errors.New("throttled")),
+			want:  status.InProgressStatus, wantReason: ReasonRetrying, wantObserved: true},
+		{name: "a key-like token in an error is redacted", pass: func(s *pass) { s.p = readyPipeline },
+			final: steps.Retry(errors.New("GET /v1/orgs/self?apikey=" + token + ": connection reset")),
+			want:  status.InProgressStatus, wantReason: ReasonRetrying},
+		{name: "a key-like token in a deletion's error is redacted", before: func(d *v1alpha1.LiveDashboard) {
+			t := metav1.NewTime(now)
+			d.DeletionTimestamp = &t
+			d.Finalizers = []string{v1alpha1.Finalizer}
+		}, final: steps.Retry(errors.New("DELETE /v1/orgs/self/apikeys?key=" + token + ": connection reset")),
+			want: status.TerminatingStatus, wantReason: ReasonDeleting},
 		{name: "pipeline not ready", pass: func(s *pass) { s.p, s.keyReady, s.deployment = pendingPipeline, true, dep(true) },
 			final: steps.DoneAt(30 * time.Second), want: status.InProgressStatus, wantReason: ReasonPipelineNotReady, wantObserved: true},
 		{name: "Deployment not yet available", pass: func(s *pass) { serving(s); s.deployment = dep(false) },
@@ -107,6 +134,11 @@ func TestComputeStatus(t *testing.T) {
 			if ready == nil || ready.Reason != tc.wantReason {
 				t.Errorf("Ready = %+v, want reason %s", ready, tc.wantReason)
 			}
+			for _, c := range d.Status.Conditions {
+				if strings.Contains(c.Message, token) {
+					t.Errorf("%s carries a key-like token: %s", c.Type, c.Message)
+				}
+			}
 			if got := d.Status.ObservedGeneration == d.Generation; got != tc.wantObserved {
 				t.Errorf("observedGeneration %d at generation %d: caught up %v, want %v", d.Status.ObservedGeneration, d.Generation, got, tc.wantObserved)
 			}
@@ -135,5 +167,35 @@ func TestComputeStatus(t *testing.T) {
 				t.Errorf("kstatus %s (Argo CD %s), want %s; conditions %+v", ks, health, tc.want, d.Status.Conditions)
 			}
 		})
+	}
+}
+
+// TestRetryStreak: the length of a run of failed passes, which decides how
+// long a Ready dashboard may keep failing: it starts at 0, grows with the
+// clock, ends with a pass that does not fail, and is a new object's own.
+func TestRetryStreak(t *testing.T) {
+	start := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	now := start
+	r := &Reconciler{opts: Options{Now: func() time.Time { return now }}, failing: map[types.NamespacedName]failure{}}
+	nn := types.NamespacedName{Namespace: "ns", Name: "d"}
+	passes := []struct {
+		name   string
+		at     time.Duration // since start
+		uid    types.UID
+		failed bool
+		want   time.Duration
+	}{
+		{name: "first failure", at: 0, uid: "a", failed: true, want: 0},
+		{name: "still failing", at: 20 * time.Second, uid: "a", failed: true, want: 20 * time.Second},
+		{name: "failing past an interval", at: 45 * time.Second, uid: "a", failed: true, want: 45 * time.Second},
+		{name: "a pass that works ends it", at: 50 * time.Second, uid: "a", failed: false, want: 0},
+		{name: "a new run starts at 0", at: time.Minute, uid: "a", failed: true, want: 0},
+		{name: "a new object under the name", at: 2 * time.Minute, uid: "b", failed: true, want: 0},
+	}
+	for _, p := range passes {
+		now = start.Add(p.at)
+		if got := r.retryStreak(nn, p.uid, p.failed); got != p.want {
+			t.Errorf("%s: %s, want %s", p.name, got, p.want)
+		}
 	}
 }

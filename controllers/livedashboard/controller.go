@@ -77,6 +77,14 @@ type Reconciler struct {
 	seen    map[types.NamespacedName]string
 	clients map[string]*rocksetClients
 	keys    map[types.NamespacedName]keyCheck
+	// failing is when each dashboard's current run of failed passes began.
+	failing map[types.NamespacedName]failure
+}
+
+// failure is the start of a dashboard's run of failed passes.
+type failure struct {
+	uid   types.UID
+	since time.Time
 }
 
 // SetupWithManager registers the controller, its index and its watches.
@@ -119,6 +127,7 @@ func newReconciler(c client.Client, uncached client.Reader, opts Options) *Recon
 		seen:     map[types.NamespacedName]string{},
 		clients:  map[string]*rocksetClients{},
 		keys:     map[types.NamespacedName]keyCheck{},
+		failing:  map[types.NamespacedName]failure{},
 	}
 }
 
@@ -207,6 +216,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		if s.finalized {
 			return // the finalizer is gone and so, possibly, is the object
 		}
+		s.retryingFor = r.retryStreak(req.NamespacedName, d.UID, final.Intent == steps.IntentRetry)
 		r.computeStatus(s, final)
 		if !equality.Semantic.DeepEqual(original.Status, d.Status) {
 			if err := r.client.Status().Patch(ctx, d, client.MergeFrom(original)); err != nil {
@@ -266,6 +276,26 @@ func (r *Reconciler) forget(nn types.NamespacedName) {
 	delete(r.attempts, nn)
 	delete(r.seen, nn)
 	delete(r.keys, nn)
+	delete(r.failing, nn)
+}
+
+// retryStreak records whether this pass failed and returns for how long the
+// dashboard's passes have been failing in a row; a pass that does not fail
+// ends the run.
+func (r *Reconciler) retryStreak(nn types.NamespacedName, uid types.UID, failed bool) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !failed {
+		delete(r.failing, nn)
+		return 0
+	}
+	now := r.opts.Now()
+	f, ok := r.failing[nn]
+	if !ok || f.uid != uid {
+		r.failing[nn] = failure{uid: uid, since: now}
+		return 0
+	}
+	return now.Sub(f.since)
 }
 
 // caughtUp reports whether d, read from the cache, is at least what this

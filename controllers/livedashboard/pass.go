@@ -39,6 +39,9 @@ type pass struct {
 	queryErr    error
 	// collectionReady: the pipeline's collection can be queried.
 	collectionReady bool
+	// retryingFor is how long the passes of this dashboard have been
+	// failing in a row, this one included (0 on the first failure).
+	retryingFor time.Duration
 
 	// deleting says what deletion is waiting for; finalized that the
 	// finalizer was removed and there is no status left to write.

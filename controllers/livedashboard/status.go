@@ -12,6 +12,7 @@ import (
 	"github.com/streamdash/streamdash/controllers/status"
 	"github.com/streamdash/streamdash/controllers/steps"
 	"github.com/streamdash/streamdash/internal/panels"
+	"github.com/streamdash/streamdash/internal/rockset"
 )
 
 // Defaults the CRD also sets; repeated here for objects created without them.
@@ -96,7 +97,7 @@ func (r *Reconciler) computeStatus(s *pass, final steps.Outcome) {
 			msg = "cleaning up"
 		}
 		if final.Intent == steps.IntentRetry && final.Err != nil {
-			msg += ": retrying after an error: " + final.Err.Error()
+			msg += ": retrying after an error: " + rockset.Redact(final.Err.Error())
 		}
 		notReady(ReasonDeleting, msg, true)
 		return
@@ -110,16 +111,21 @@ func (r *Reconciler) computeStatus(s *pass, final steps.Outcome) {
 	}
 	r.reporter.Remove(d, v1alpha1.ConditionStalled)
 	if final.Intent == steps.IntentRetry {
-		// A transient failure: say so unless the dashboard was Ready, which
-		// one failed call does not undo. observedGeneration waits for a pass
-		// that looked at everything.
-		if !status.IsTrue(d, v1alpha1.ConditionReady) {
-			msg := "retrying after an error"
-			if final.Err != nil {
-				msg += ": " + final.Err.Error()
-			}
-			notReady(ReasonRetrying, msg, true)
+		// A transient failure. One failed call does not undo Ready, but
+		// Ready stays only while the queries succeed and the failures have
+		// lasted less than a refresh interval: beyond that the dashboard is
+		// not working as it says. observedGeneration waits for a pass that
+		// looked at everything.
+		if status.IsTrue(d, v1alpha1.ConditionReady) && status.IsTrue(d, v1alpha1.ConditionQueriesHealthy) &&
+			s.retryingFor < refreshInterval(d) {
+			return
 		}
+		msg := "retrying after an error"
+		if final.Err != nil {
+			// Errors quote servers, whose text may echo a credential.
+			msg += ": " + rockset.Redact(final.Err.Error())
+		}
+		notReady(ReasonRetrying, msg, true)
 		return
 	}
 
