@@ -75,7 +75,7 @@ type Reconciler struct {
 	// controller's last pass over it (after its own writes), to tell a cache
 	// that has not caught up with them.
 	seen    map[types.NamespacedName]string
-	clients map[string]*rocksetClients
+	clients map[string]*rocksetClients // by endpoint
 	keys    map[types.NamespacedName]keyCheck
 	// failing is when each dashboard's current run of failed passes began.
 	failing map[types.NamespacedName]failure

@@ -2,8 +2,6 @@ package livedashboard
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,23 +14,25 @@ import (
 	"github.com/streamdash/streamdash/internal/rockset"
 )
 
-// rocksetClients are the clients for one endpoint and key, reused across
-// dashboards and passes.
+// rocksetClients are the clients for one endpoint and the key they use,
+// reused across dashboards and passes.
 type rocksetClients struct {
+	key     string
 	querier panels.Querier
 	access  rockset.Access
 }
 
-// rocksetClients returns the clients for conn, made once per endpoint and key.
+// rocksetClients returns the clients for conn: one set per endpoint, made
+// again when the key changes, so a rotated or replaced key does not stay in
+// memory. Pipelines using different keys on one endpoint take turns (a
+// client is cheap to make; the HTTP client and its connections are shared).
 func (r *Reconciler) rocksetClients(conn rocksetconn.Connection) (*rocksetClients, error) {
-	sum := sha256.Sum256([]byte(conn.APIServer + "\x00" + conn.APIKey))
-	k := hex.EncodeToString(sum[:])
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if c, ok := r.clients[k]; ok {
+	if c, ok := r.clients[conn.APIServer]; ok && c.key == conn.APIKey {
 		return c, nil
 	}
-	c := &rocksetClients{}
+	c := &rocksetClients{key: conn.APIKey}
 	var err error
 	if r.opts.NewQuerier != nil {
 		c.querier, err = r.opts.NewQuerier(conn)
@@ -45,7 +45,7 @@ func (r *Reconciler) rocksetClients(conn rocksetconn.Connection) (*rocksetClient
 	if c.access, err = rockset.New(conn.APIServer, conn.APIKey, r.opts.HTTPClient); err != nil {
 		return nil, err
 	}
-	r.clients[k] = c
+	r.clients[conn.APIServer] = c
 	return c, nil
 }
 
