@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	klabels "k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -210,8 +211,8 @@ func (r *Reconciler) writeKeySecret(ctx context.Context, d *v1alpha1.LiveDashboa
 		}
 		return sec.ResourceVersion, nil
 	}
-	existing.Labels = mergeMap(existing.Labels, labels(d))
-	existing.Annotations = mergeMap(existing.Annotations, ann)
+	existing.Labels = klabels.Merge(existing.Labels, labels(d))
+	existing.Annotations = klabels.Merge(existing.Annotations, ann)
 	existing.Data = data
 	if err := r.client.Update(ctx, existing); err != nil {
 		return "", err

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	klabels "k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -48,7 +49,7 @@ func (r *Reconciler) reconcileDeployment(ctx context.Context, s *pass) steps.Out
 		return steps.Done()
 	}
 	existing.Labels = desired.Labels
-	existing.Annotations = mergeMap(existing.Annotations, desired.Annotations)
+	existing.Annotations = klabels.Merge(existing.Annotations, desired.Annotations)
 	existing.Spec = desired.Spec
 	if err := r.client.Update(ctx, &existing); err != nil {
 		return steps.Retry(err)
@@ -87,7 +88,7 @@ func (r *Reconciler) reconcileService(ctx context.Context, s *pass) steps.Outcom
 		desired.Spec.Ports[0].NodePort = existing.Spec.Ports[0].NodePort
 	}
 	existing.Labels = desired.Labels
-	existing.Annotations = mergeMap(existing.Annotations, desired.Annotations)
+	existing.Annotations = klabels.Merge(existing.Annotations, desired.Annotations)
 	existing.Spec = desired.Spec
 	if err := r.client.Update(ctx, &existing); err != nil {
 		return steps.Retry(err)
@@ -106,13 +107,3 @@ func conflict(reason, kind, name string) steps.Outcome {
 
 // conflictRecheck is how often a dashboard stalled on a conflict looks again.
 const conflictRecheck = 5 * time.Minute
-
-func mergeMap(dst, src map[string]string) map[string]string {
-	if dst == nil {
-		dst = map[string]string{}
-	}
-	for k, v := range src {
-		dst[k] = v
-	}
-	return dst
-}

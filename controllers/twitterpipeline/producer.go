@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	klabels "k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -265,7 +266,7 @@ func (r *Reconciler) desiredProducer(p *v1alpha1.TwitterPipeline, stream, region
 		tpl.Annotations = map[string]string{inputsChecksumAnnotation: inputs}
 	}
 	hash := templateHash(tpl)
-	tpl.Annotations = mergeMaps(tpl.Annotations, map[string]string{templateHashAnnotation: hash})
+	tpl.Annotations = klabels.Merge(tpl.Annotations, map[string]string{templateHashAnnotation: hash})
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        producerName(p),
@@ -345,8 +346,8 @@ func (r *Reconciler) reconcileProducer(ctx context.Context, s *pass) steps.Outco
 			return steps.Stalled(ReasonProducerConflict, msg, 0)
 		}
 		if producerDrifted(&existing, desired) {
-			existing.Labels = mergeMaps(existing.Labels, desired.Labels)
-			existing.Annotations = mergeMaps(existing.Annotations, desired.Annotations)
+			existing.Labels = klabels.Merge(existing.Labels, desired.Labels)
+			existing.Annotations = klabels.Merge(existing.Annotations, desired.Annotations)
 			existing.Spec.Replicas = desired.Spec.Replicas
 			existing.Spec.Strategy = desired.Spec.Strategy
 			existing.Spec.Template = desired.Spec.Template
@@ -398,14 +399,4 @@ func producerState(d *appsv1.Deployment) (bool, string, string) {
 		return true, ReasonProducerAvailable, fmt.Sprintf("producer Deployment %s is available", d.Name)
 	}
 	return false, ReasonProducerProgressing, fmt.Sprintf("waiting for producer Deployment %s to become available", d.Name)
-}
-
-func mergeMaps(dst, src map[string]string) map[string]string {
-	if dst == nil {
-		dst = map[string]string{}
-	}
-	for k, v := range src {
-		dst[k] = v
-	}
-	return dst
 }
