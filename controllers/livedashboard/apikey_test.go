@@ -22,11 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/streamdash/streamdash/api/v1alpha1"
 	"github.com/streamdash/streamdash/controllers/livedashboard"
@@ -34,6 +30,7 @@ import (
 	"github.com/streamdash/streamdash/controllers/rocksetconn"
 	"github.com/streamdash/streamdash/internal/analytics"
 	"github.com/streamdash/streamdash/internal/rockset"
+	"github.com/streamdash/streamdash/test/analyticsserver"
 )
 
 // lockedBuffer collects the manager's log lines from its goroutines.
@@ -58,47 +55,14 @@ func (l *lockedBuffer) String() string {
 // kept in logs, so a test can prove a key never reaches them.
 func startLoggedManager(t *testing.T, cfg *rest.Config, opts livedashboard.Options, logs *lockedBuffer) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 newScheme(t),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
-		Logger:                 funcr.New(logs.write, funcr.Options{Verbosity: 10}),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := livedashboard.SetupWithManager(mgr, opts); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	startManagerLogging(t, cfg, opts, funcr.New(logs.write, funcr.Options{Verbosity: 10}))
 }
 
 // startAnalytics runs the project's analytics server on a free port with
 // adminKey as its admin key, until the test ends, and returns its endpoint.
 func startAnalytics(t *testing.T, adminKey string) string {
 	t.Helper()
-	srv, err := analytics.New(analytics.Config{Listen: "127.0.0.1:0", APIKeys: []string{adminKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return "http://" + addr.String()
+	return analyticsserver.Start(t, analytics.Config{APIKeys: []string{adminKey}})
 }
 
 // statusCode is the HTTP status of a rockset-go-client error, 0 for none.

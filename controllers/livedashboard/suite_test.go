@@ -84,12 +84,20 @@ func startAPIServer(t testing.TB) (*envtest.Environment, *rest.Config) {
 // startManager runs a manager with only the LiveDashboard controller.
 func startManager(t testing.TB, cfg *rest.Config, opts livedashboard.Options) {
 	t.Helper()
+	startManagerLogging(t, cfg, opts, logr.Logger{})
+}
+
+// startManagerLogging is startManager with the manager's logger (the zero
+// Logger: controller-runtime's default).
+func startManagerLogging(t testing.TB, cfg *rest.Config, opts livedashboard.Options, logger logr.Logger) {
+	t.Helper()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 newScheme(t),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// Each test runs its own manager in one process.
 		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
+		Logger:     logger,
 	})
 	if err != nil {
 		t.Fatal(err)

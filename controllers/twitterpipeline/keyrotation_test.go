@@ -19,6 +19,7 @@ import (
 	"github.com/streamdash/streamdash/controllers/twitterpipeline"
 	"github.com/streamdash/streamdash/internal/analytics"
 	"github.com/streamdash/streamdash/internal/rockset"
+	"github.com/streamdash/streamdash/test/analyticsserver"
 )
 
 // TestKeyRotationReachesIngest: the pipeline's AWS keys are revoked and then
@@ -47,22 +48,10 @@ func TestKeyRotationReachesIngest(t *testing.T) {
 	keys.Allow(oldID, oldSecret)
 
 	// An analytics server of its own, whose readers go through the checker.
-	srv, err := analytics.New(analytics.Config{
+	server := analyticsserver.Start(t, analytics.Config{
 		Listen: "127.0.0.1:0", APIKeys: []string{serverKey}, PollInterval: 100 * time.Millisecond,
 		KinesisEndpoint: keys.Endpoint, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvCtx, stopSrv := context.WithCancel(ctx)
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Run(srvCtx) }()
-	t.Cleanup(func() { stopSrv(); <-srvDone })
-	server := "http://" + addr.String()
 
 	for _, s := range []*corev1.Secret{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "aws-rotating"},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/streamdash/streamdash/internal/analytics"
 	"github.com/streamdash/streamdash/internal/rockset"
+	"github.com/streamdash/streamdash/test/analyticsserver"
 )
 
 // TestAccessAgainstTheAnalyticsServer: roles and keys made through Access on
@@ -17,19 +18,8 @@ import (
 // NotFound the second time (callers treat that as done).
 func TestAccessAgainstTheAnalyticsServer(t *testing.T) {
 	const admin = "admin-key-for-access-test-0123456789"
-	srv, err := analytics.New(analytics.Config{Listen: "127.0.0.1:0", APIKeys: []string{admin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	endpoint := "http://" + addr.String()
+	endpoint := analyticsserver.Start(t, analytics.Config{APIKeys: []string{admin}})
+	ctx := t.Context()
 
 	raw, err := rockset.NewClient(endpoint, admin, nil)
 	if err != nil {

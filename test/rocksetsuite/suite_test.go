@@ -19,6 +19,7 @@ import (
 
 	"github.com/streamdash/streamdash/internal/analytics"
 	"github.com/streamdash/streamdash/internal/rockset"
+	"github.com/streamdash/streamdash/test/analyticsserver"
 	"github.com/streamdash/streamdash/test/apitest"
 	"github.com/streamdash/streamdash/test/rocksetsuite"
 	"github.com/streamdash/streamdash/test/tlscert"
@@ -62,29 +63,13 @@ func TestClientSuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := analytics.New(analytics.Config{
+	server := analyticsserver.Start(t, analytics.Config{
 		Listen: "127.0.0.1:0", DataDir: filepath.Join(tmp, "data"), APIKeys: []string{adminKey},
 		TLSCert: cert.CertFile, TLSKey: cert.KeyFile,
 		MaxQueryTimeout: 30 * time.Second,
 		Log:             slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("analytics server: %v", err)
-		}
-	})
-	server := "https://" + addr.String()
+	ctx := t.Context()
 	rc, err := rockset.NewClient(server, adminKey, &http.Client{
 		Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool}},
 	})
