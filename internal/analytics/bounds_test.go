@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -126,7 +127,19 @@ func TestConcurrencyLimit(t *testing.T) {
 // stops working, and the client's open connection keeps serving.
 func TestAPIKeyFileRotation(t *testing.T) {
 	dir := t.TempDir()
-	mount := func(version, key string) {
+	mount := kubeletMount(t, dir)
+	mount("..2026_11_30_01", "first-key-0123")
+	if err := os.Symlink("..data/apikey", filepath.Join(dir, "apikey")); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, analytics.Config{APIKeys: []string{}, APIKeyFile: filepath.Join(dir, "apikey"), MaxAuthFailures: 10000})
+	testKeyFileRotation(t, ts, mount)
+}
+
+// kubeletMount returns a function that updates dir as the kubelet updates a
+// mounted Secret: a new directory, then an atomic rename of the ..data symlink.
+func kubeletMount(t *testing.T, dir string) func(version, key string) {
+	return func(version, key string) {
 		v := filepath.Join(dir, version)
 		if err := os.Mkdir(v, 0o755); err != nil {
 			t.Fatal(err)
@@ -142,12 +155,12 @@ func TestAPIKeyFileRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mount("..2026_11_30_01", "first-key-0123")
-	if err := os.Symlink("..data/apikey", filepath.Join(dir, "apikey")); err != nil {
-		t.Fatal(err)
-	}
-	ts := startServer(t, analytics.Config{APIKeys: []string{}, APIKeyFile: filepath.Join(dir, "apikey"), MaxAuthFailures: 10000})
+}
 
+// testKeyFileRotation rotates the key of a running server and checks the
+// new key serves on the client's open connection and the old one stops.
+func testKeyFileRotation(t *testing.T, ts *testServer, mount func(version, key string)) {
+	t.Helper()
 	var dials atomic.Int32
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		dials.Add(1)
@@ -166,6 +179,41 @@ func TestAPIKeyFileRotation(t *testing.T) {
 	}
 	if n := dials.Load(); n != 1 {
 		t.Errorf("the client dialled %d times, want its one connection kept through the rotation", n)
+	}
+}
+
+// TestAPIKeyFileRotatedBeforeRun: a rotation between New (which reads the
+// key file) and Run (which starts following it) is taken too. The server
+// once compared the file with a fresh read at Run, saw no change, and kept
+// the old key for good.
+func TestAPIKeyFileRotatedBeforeRun(t *testing.T) {
+	dir := t.TempDir()
+	mount := kubeletMount(t, dir)
+	mount("..2026_11_30_01", "first-key-0123")
+	if err := os.Symlink("..data/apikey", filepath.Join(dir, "apikey")); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := analytics.New(analytics.Config{Listen: "127.0.0.1:0", APIKeyFile: filepath.Join(dir, "apikey"), MaxAuthFailures: 10000,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mount("..2026_11_30_02", "second-key-4567")
+	addr, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	url := "http://" + addr.String()
+	waitFor(t, 30*time.Second, "the key rotated before Run to be accepted", func() (bool, error) {
+		got := rawQuery(t, &http.Client{}, url, "second-key-4567", `SELECT 1 AS x`, 5000)
+		return got.status == 200, fmt.Errorf("%d", got.status)
+	})
+	if got := rawQuery(t, &http.Client{}, url, "first-key-0123", `SELECT 1 AS x`, 5000); got.status != 401 {
+		t.Errorf("the old key = %d, want 401", got.status)
 	}
 }
 

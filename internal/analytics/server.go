@@ -163,9 +163,10 @@ type Server struct {
 	queryLatency prometheus.Histogram
 	queryErrors  prometheus.Counter
 
-	keys    *api.Keys
-	running chan struct{} // a slot per query running
-	waiting chan struct{} // a slot per query queued for a running slot
+	keys     *api.Keys
+	fileKeys []string      // the key file's keys when New read it; watchKeys compares with them
+	running  chan struct{} // a slot per query running
+	waiting  chan struct{} // a slot per query queued for a running slot
 
 	mu      sync.Mutex
 	readers map[string]*ingest.Reader // by table
@@ -188,10 +189,11 @@ type Server struct {
 // serves it.
 func New(cfg Config) (*Server, error) {
 	cfg.defaults()
-	keys, err := readKeys(cfg.APIKeys, cfg.APIKeyFile)
+	fileKeys, err := readKeyFile(cfg.APIKeyFile)
 	if err != nil {
 		return nil, err
 	}
+	keys := append(append([]string{}, cfg.APIKeys...), fileKeys...)
 	if len(keys) == 0 {
 		return nil, errors.New("analytics: at least one API key is required")
 	}
@@ -226,13 +228,14 @@ func New(cfg Config) (*Server, error) {
 	rw.MaxSQLBytes, rw.MaxCacheBytes = cfg.MaxSQLBytes, cfg.RewriteCacheBytes
 	s := &Server{
 		cfg: cfg, log: cfg.Log, meta: m, store: st, rw: rw,
-		reg:     prometheus.NewRegistry(),
-		readers: map[string]*ingest.Reader{},
-		events:  map[string]*ingestEvents{},
-		keys:    api.NewKeys(keys),
-		running: make(chan struct{}, cfg.MaxConcurrentQueries),
-		waiting: make(chan struct{}, cfg.MaxQueuedQueries),
-		clock:   cfg.Clock, scheduleWake: make(chan struct{}, 1), unrecorded: map[string]unrecordedRun{},
+		reg:      prometheus.NewRegistry(),
+		readers:  map[string]*ingest.Reader{},
+		events:   map[string]*ingestEvents{},
+		keys:     api.NewKeys(keys),
+		fileKeys: fileKeys,
+		running:  make(chan struct{}, cfg.MaxConcurrentQueries),
+		waiting:  make(chan struct{}, cfg.MaxQueuedQueries),
+		clock:    cfg.Clock, scheduleWake: make(chan struct{}, 1), unrecorded: map[string]unrecordedRun{},
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.ingestM = ingest.NewMetrics(s.reg)
@@ -378,26 +381,22 @@ func (s *Server) MetricsHandler() http.Handler {
 	return mux
 }
 
-// readKeys gathers the accepted keys: the given ones plus the key file's.
-func readKeys(given []string, file string) ([]string, error) {
-	keys := append([]string{}, given...)
+// readKeyFile reads the key file's keys (none when there is no file).
+func readKeyFile(file string) ([]string, error) {
 	if file == "" {
-		return keys, nil
+		return nil, nil
 	}
-	fromFile, err := keyfile.Keys(file)
-	if err != nil {
-		return nil, err
-	}
-	return append(keys, fromFile...), nil
+	return keyfile.Keys(file)
 }
 
 // watchKeys follows the key file (a mounted Secret, rotated in place): the
 // accepted keys become the given ones plus the file's new ones. A file that
-// is briefly empty or unreadable keeps the keys in force.
+// is briefly empty or unreadable keeps the keys in force. It compares with
+// the file's keys New read, not with a fresh read: a rotation between New
+// and this goroutine's start would otherwise never be taken.
 func (s *Server) watchKeys(ctx context.Context, every time.Duration) {
-	current, _ := keyfile.Keys(s.cfg.APIKeyFile)
 	var lastErr string
-	keyfile.WatchKeys(ctx, s.cfg.APIKeyFile, every, current, func(fromFile []string) {
+	keyfile.WatchKeys(ctx, s.cfg.APIKeyFile, every, s.fileKeys, func(fromFile []string) {
 		s.keys.Set(append(append([]string{}, s.cfg.APIKeys...), fromFile...))
 		s.log.Info("API keys reloaded", "file", s.cfg.APIKeyFile, "keys", len(fromFile)+len(s.cfg.APIKeys))
 	}, func(err error) {

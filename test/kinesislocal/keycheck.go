@@ -34,6 +34,10 @@ type KeyChecker struct {
 	// secrets by access key ID; revoked keys are removed.
 	secrets  map[string]string
 	rejected map[string]int // rejections by access key ID
+	// inflight counts accepted requests still at the emulator, by access
+	// key ID; done is signalled as each ends, for Revoke to wait on.
+	inflight map[string]int
+	done     *sync.Cond
 }
 
 // StartKeyChecker runs a checker in front of e until t ends.
@@ -43,7 +47,8 @@ func (e *Emulator) StartKeyChecker(t testing.TB) *KeyChecker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &KeyChecker{secrets: map[string]string{}, rejected: map[string]int{}}
+	k := &KeyChecker{secrets: map[string]string{}, rejected: map[string]int{}, inflight: map[string]int{}}
+	k.done = sync.NewCond(&k.mu)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ErrorLog = log.New(io.Discard, "", 0) // a client giving up mid-request is not news
 	k.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -53,13 +58,15 @@ func (e *Emulator) StartKeyChecker(t testing.TB) *KeyChecker {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		if code, msg := k.check(r, body); code != "" {
+		id, code, msg := k.check(r, body)
+		if code != "" {
 			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 			w.Header().Set("X-Amzn-ErrorType", code)
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprintf(w, `{"__type":%q,"message":%q}`, code, msg)
 			return
 		}
+		defer k.finished(id)
 		proxy.ServeHTTP(w, r)
 	}))
 	t.Cleanup(k.srv.Close)
@@ -75,10 +82,23 @@ func (k *KeyChecker) Allow(accessKeyID, secretAccessKey string) {
 }
 
 // Revoke refuses the key from now on, as IAM does once a key is deleted.
+// It returns once the requests accepted before it have ended: a read that
+// passed the check earlier must not return records written after Revoke,
+// or a test could not tell what the revoked key was still able to read.
 func (k *KeyChecker) Revoke(accessKeyID string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	delete(k.secrets, accessKeyID)
+	for k.inflight[accessKeyID] > 0 {
+		k.done.Wait()
+	}
+}
+
+func (k *KeyChecker) finished(accessKeyID string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.inflight[accessKeyID]--
+	k.done.Broadcast()
 }
 
 // Rejected is how many requests signed with accessKeyID were refused.
@@ -89,28 +109,26 @@ func (k *KeyChecker) Rejected(accessKeyID string) int {
 }
 
 // check returns the Kinesis error code and message for a request Kinesis
-// would refuse, "" for one it accepts.
-func (k *KeyChecker) check(r *http.Request, body []byte) (code, msg string) {
+// would refuse, "" for one it accepts; an accepted request counts as in
+// flight under its access key ID until finished.
+func (k *KeyChecker) check(r *http.Request, body []byte) (accessKeyID, code, msg string) {
 	auth, err := parseAuthorization(r.Header.Get("Authorization"))
 	if err != nil {
-		return "MissingAuthenticationTokenException", "Missing Authentication Token: " + err.Error()
+		return "", "MissingAuthenticationTokenException", "Missing Authentication Token: " + err.Error()
 	}
 	k.mu.Lock()
+	defer k.mu.Unlock()
 	secret, ok := k.secrets[auth.accessKeyID]
 	if !ok {
 		k.rejected[auth.accessKeyID]++
-	}
-	k.mu.Unlock()
-	if !ok {
-		return "UnrecognizedClientException", "The security token included in the request is invalid."
+		return "", "UnrecognizedClientException", "The security token included in the request is invalid."
 	}
 	if want := auth.signature(r, body, secret); !hmac.Equal([]byte(want), []byte(auth.sig)) {
-		k.mu.Lock()
 		k.rejected[auth.accessKeyID]++
-		k.mu.Unlock()
-		return "InvalidSignatureException", "The request signature we calculated does not match the signature you provided."
+		return "", "InvalidSignatureException", "The request signature we calculated does not match the signature you provided."
 	}
-	return "", ""
+	k.inflight[auth.accessKeyID]++
+	return auth.accessKeyID, "", ""
 }
 
 // sigV4 is a parsed "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..." header.
