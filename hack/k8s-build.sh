@@ -90,7 +90,6 @@ mkdir -p "${DEST}"
 for c in "${want[@]}"; do
   log "building ${c} ${K8S_VERSION} (minutes when the Go build cache is cold)"
   start=$(date +%s)
-  go build -ldflags "$(ldflags)" -o "${DEST}/${c}.tmp" "k8s.io/kubernetes/cmd/${c}" >&2
-  mv "${DEST}/${c}.tmp" "${DEST}/${c}"
+  "${ROOT}/hack/go-build-cached.sh" "${DEST}/${c}" -ldflags "$(ldflags)" "k8s.io/kubernetes/cmd/${c}" >&2
   log "${c} built in $(( $(date +%s) - start ))s"
 done

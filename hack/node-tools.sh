@@ -71,9 +71,9 @@ import (
     log "building ${c} ${CONTAINERD_VERSION}"
     local start=$(date +%s)
     # The btrfs and devmapper snapshotters need C headers and are unused here.
-    go build -tags "no_btrfs no_devmapper" -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=v${CONTAINERD_VERSION}" \
-      -o "${dest}/${c}.tmp" "github.com/containerd/containerd/v2/cmd/${c}" >&2
-    mv "${dest}/${c}.tmp" "${dest}/${c}"
+    "${ROOT}/hack/go-build-cached.sh" "${dest}/${c}" -tags "no_btrfs no_devmapper" \
+      -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=v${CONTAINERD_VERSION}" \
+      "github.com/containerd/containerd/v2/cmd/${c}" >&2
     log "${c} built in $(( $(date +%s) - start ))s"
   done
 }
@@ -120,15 +120,14 @@ EOM
   mkdir -p "${dest}"
   log "building coredns ${COREDNS_VERSION}"
   local start=$(date +%s)
-  CGO_ENABLED=0 go build -ldflags "-s -w" -o "${dest}/coredns.tmp" . >&2
-  mv "${dest}/coredns.tmp" "${dest}/coredns"
+  CGO_ENABLED=0 "${ROOT}/hack/go-build-cached.sh" "${dest}/coredns" -ldflags "-s -w" . >&2
   log "coredns built in $(( $(date +%s) - start ))s"
 }
 
 build_pause() {
   cd "${ROOT}"
   mkdir -p bin/node
-  CGO_ENABLED=0 go build -ldflags "-s -w" -o bin/node/pause ./hack/pause >&2
+  CGO_ENABLED=0 hack/go-build-cached.sh bin/node/pause -ldflags "-s -w" ./hack/pause >&2
 }
 
 parts=("$@")

@@ -31,47 +31,30 @@ func TestTheNode(t *testing.T) {
 }
 
 // TestOnTheRealNode checks what only a real node shows: the containers'
-// users and root filesystems, probes, rolling updates and cluster DNS.
+// users and root filesystems, probes, rolling updates and cluster DNS. The
+// roll, the liveness probe and DNS are checked side by side, each on its own
+// object: the liveness check hangs a second dashboard ("hung"), so the DNS
+// check's dashboard ("view") keeps answering and the roll's producer is
+// untouched.
 func TestOnTheRealNode(t *testing.T) {
 	requireCluster(t)
 	t.Parallel()
 	ns := namespace(t, "e2e-node")
 	const seed, count = 99, 1200
 	applyYAML(t, pipelineYAML(ns, "steady", seed, count, 20, 1, "Delete")+"---\n"+
-		dashboardYAML(ns, "view", "steady", "", 5))
-	eventually(t, 3*time.Minute, "ingest under way and the dashboard Ready", func() (bool, string) {
-		p, d := getPipeline(t, ns, "steady"), getDashboard(t, ns, "view")
+		dashboardYAML(ns, "view", "steady", "", 5)+"---\n"+dashboardYAML(ns, "hung", "steady", "", 5))
+	eventually(t, 3*time.Minute, "ingest under way and both dashboards Ready", func() (bool, string) {
+		p, d, h := getPipeline(t, ns, "steady"), getDashboard(t, ns, "view"), getDashboard(t, ns, "hung")
 		n := int64(0)
 		if p.Status.Collection != nil {
 			n = documentCount(t, ns, "steady")
 		}
-		return n >= 30 && d.Status.URL != "" && podsReady(t, ns) == 2,
+		return n >= 30 && d.Status.URL != "" && h.Status.URL != "" && podsReady(t, ns) == 3,
 			fmt.Sprintf("documentCount=%d; pipeline %s; dashboard %s", n, conditionSummary(p.Status.Conditions), conditionSummary(d.Status.Conditions))
 	})
 
-	t.Run("a changed spec rolls the producer with no lost document", func(t *testing.T) {
-		before := producerPod(t, ns)
-		// Mid-ingest, or the check proves nothing.
-		if n := documentCount(t, ns, "steady"); n >= count/2 {
-			t.Fatalf("the roll would not be mid-ingest: %d of %d documents are in already", n, count)
-		}
-		applyYAML(t, pipelineYAML(ns, "steady", seed, count, 21, 1, "Delete"))
-		eventually(t, 2*time.Minute, "a new producer pod", func() (bool, string) {
-			p := producerPod(t, ns)
-			return p != "" && p != before, "producer pod " + p
-		})
-		// The new pod replays the seed from its start: every document must
-		// arrive; a replay may repeat some, which the distinct count ignores.
-		eventually(t, 3*time.Minute, fmt.Sprintf("all %d seeded documents after the roll", count), func() (bool, string) {
-			p := getPipeline(t, ns, "steady")
-			_, distinct := distinctDocuments(t, p.Status.Collection.Workspace, p.Status.Collection.Name)
-			return distinct == count, fmt.Sprintf("%d distinct documents", distinct)
-		})
-		p := getPipeline(t, ns, "steady")
-		all, _ := distinctDocuments(t, p.Status.Collection.Workspace, p.Status.Collection.Name)
-		t.Logf("after the roll: %d documents, %d of them repeats of the replay", all, all-count)
-	})
-
+	// First, while every pod is settled: nothing below restarts or replaces
+	// a container before this has read them all.
 	t.Run("every streamdash container runs as non-root on a read-only root filesystem", func(t *testing.T) {
 		checked := 0
 		for _, space := range []string{localcluster.Namespace, ns} {
@@ -101,40 +84,68 @@ func TestOnTheRealNode(t *testing.T) {
 				}
 			}
 		}
-		// manager, analytics, producer, dashboard
-		if checked < 4 {
-			t.Errorf("checked %d containers, want the 4 streamdash programs", checked)
+		// manager, analytics, producer, two dashboards
+		if checked < 5 {
+			t.Errorf("checked %d containers, want the 4 streamdash programs (5 containers)", checked)
 		}
 	})
 
-	t.Run("Services resolve by DNS from another pod", func(t *testing.T) {
-		for _, u := range []string{
-			fmt.Sprintf("http://view-dashboard.%s.svc.cluster.local/healthz", ns),
-			fmt.Sprintf("http://%s.%s.svc:8080/healthz", localcluster.AnalyticsName, localcluster.Namespace),
-		} {
-			out := runFetch(t, ns, u)
-			if !strings.Contains(out, "200 OK") {
-				t.Errorf("GET %s from a pod: %s", u, out)
+	t.Run("side by side", func(t *testing.T) {
+		t.Run("a changed spec rolls the producer with no lost document", func(t *testing.T) {
+			t.Parallel()
+			before := producerPod(t, ns)
+			// Mid-ingest, or the check proves nothing.
+			if n := documentCount(t, ns, "steady"); n >= count/2 {
+				t.Fatalf("the roll would not be mid-ingest: %d of %d documents are in already", n, count)
 			}
-		}
-	})
+			applyYAML(t, pipelineYAML(ns, "steady", seed, count, 21, 1, "Delete"))
+			eventually(t, 2*time.Minute, "a new producer pod", func() (bool, string) {
+				p := producerPod(t, ns)
+				return p != "" && p != before, "producer pod " + p
+			})
+			// The new pod replays the seed from its start: every document must
+			// arrive; a replay may repeat some, which the distinct count ignores.
+			eventually(t, 3*time.Minute, fmt.Sprintf("all %d seeded documents after the roll", count), func() (bool, string) {
+				p := getPipeline(t, ns, "steady")
+				_, distinct := distinctDocuments(t, p.Status.Collection.Workspace, p.Status.Collection.Name)
+				return distinct == count, fmt.Sprintf("%d distinct documents", distinct)
+			})
+			p := getPipeline(t, ns, "steady")
+			all, _ := distinctDocuments(t, p.Status.Collection.Workspace, p.Status.Collection.Name)
+			t.Logf("after the roll: %d documents, %d of them repeats of the replay", all, all-count)
+		})
 
-	t.Run("the liveness probe restarts a hung dashboard", func(t *testing.T) {
-		pod, restarts, pid := dashboardProcess(t, ns)
-		// SIGSTOP: the process holds its port but answers nothing, as a hung one would.
-		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, 3*time.Minute, "the kubelet to restart the hung container and the pod to be ready", func() (bool, string) {
-			var p corev1.Pod
-			if err := cluster.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: pod}, &p); err != nil {
-				return false, err.Error()
+		t.Run("the liveness probe restarts a hung dashboard", func(t *testing.T) {
+			t.Parallel()
+			pod, restarts, pid := dashboardProcess(t, ns, "hung")
+			// SIGSTOP: the process holds its port but answers nothing, as a hung one would.
+			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
 			}
-			if len(p.Status.ContainerStatuses) == 0 {
-				return false, "no container status"
+			eventually(t, 3*time.Minute, "the kubelet to restart the hung container and the pod to be ready", func() (bool, string) {
+				var p corev1.Pod
+				if err := cluster.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: pod}, &p); err != nil {
+					return false, err.Error()
+				}
+				if len(p.Status.ContainerStatuses) == 0 {
+					return false, "no container status"
+				}
+				cs := p.Status.ContainerStatuses[0]
+				return cs.RestartCount > restarts && cs.Ready, fmt.Sprintf("restarts=%d ready=%v", cs.RestartCount, cs.Ready)
+			})
+		})
+
+		t.Run("Services resolve by DNS from another pod", func(t *testing.T) {
+			t.Parallel()
+			for _, u := range []string{
+				fmt.Sprintf("http://view-dashboard.%s.svc.cluster.local/healthz", ns),
+				fmt.Sprintf("http://%s.%s.svc:8080/healthz", localcluster.AnalyticsName, localcluster.Namespace),
+			} {
+				out := runFetch(t, ns, u)
+				if !strings.Contains(out, "200 OK") {
+					t.Errorf("GET %s from a pod: %s", u, out)
+				}
 			}
-			cs := p.Status.ContainerStatuses[0]
-			return cs.RestartCount > restarts && cs.Ready, fmt.Sprintf("restarts=%d ready=%v", cs.RestartCount, cs.Ready)
 		})
 	})
 }
@@ -175,16 +186,16 @@ func producerPod(t *testing.T, ns string) string {
 	return ""
 }
 
-// dashboardProcess finds the dashboard pod, its restart count and its
-// container's main process on the host.
-func dashboardProcess(t *testing.T, ns string) (pod string, restarts int32, pid int) {
+// dashboardProcess finds the pod of the named dashboard, its restart count
+// and its container's main process on the host.
+func dashboardProcess(t *testing.T, ns, dashboard string) (pod string, restarts int32, pid int) {
 	t.Helper()
 	var pods corev1.PodList
 	if err := cluster.Client.List(context.Background(), &pods, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range pods.Items {
-		if !strings.Contains(p.Name, "-dashboard-") || len(p.Status.ContainerStatuses) == 0 {
+		if !strings.HasPrefix(p.Name, dashboard+"-dashboard-") || len(p.Status.ContainerStatuses) == 0 {
 			continue
 		}
 		cs := p.Status.ContainerStatuses[0]
@@ -194,7 +205,7 @@ func dashboardProcess(t *testing.T, ns string) (pod string, restarts int32, pid 
 		}
 		return p.Name, cs.RestartCount, pids[0]
 	}
-	t.Fatalf("no dashboard pod in %s", ns)
+	t.Fatalf("no pod of dashboard %s in %s", dashboard, ns)
 	return "", 0, 0
 }
 
