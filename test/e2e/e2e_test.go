@@ -56,6 +56,15 @@ func requireCluster(t *testing.T) {
 
 func run(m *testing.M) int {
 	flag.Parse()
+	// The tests wait on the node (pods starting, probes, ingest) far more
+	// than they compute: all of them run at once, not GOMAXPROCS at a time,
+	// unless -test.parallel says otherwise. TestOnTheRealNode's roll must
+	// start mid-ingest, which a test queued behind two others would miss.
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", "16")
+	}
 	// The suite reads the API through controller-runtime's client; failures
 	// say what they saw.
 	ctrllog.SetLogger(logr.Discard())
@@ -159,20 +168,14 @@ func startAgain(root, logDir string) error {
 // this tree (a stale bin/ would test old code), dist/install.yaml from
 // config/default, and the fetch image.
 func prepare(root, work string) error {
-	bin := filepath.Join(work, "bin")
-	for _, b := range [][]string{
-		{"go", "build", "-o", bin + string(filepath.Separator), "./cmd/..."},
-		{"go", "build", "-o", filepath.Join(work, "fetch"), "./test/e2e/fetch"},
-	} {
-		cmd := exec.Command(b[0], b[1:]...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-		if strings.HasSuffix(b[len(b)-1], "fetch") {
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		}
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %w\n%s", strings.Join(b, " "), err, out)
-		}
+	if err := image.BuildPrograms(root, filepath.Join(work, "bin")); err != nil {
+		return err
+	}
+	fetch := exec.Command(filepath.Join(root, "hack", "go-build-cached.sh"), filepath.Join(work, "fetch"), "./test/e2e/fetch")
+	fetch.Dir = root
+	fetch.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := fetch.CombinedOutput(); err != nil {
+		return fmt.Errorf("building test/e2e/fetch: %w\n%s", err, out)
 	}
 	// make build-installer's command, or kubectl's built-in kustomize.
 	render := exec.Command(filepath.Join(root, "bin", "k8s", node.K8sVersion, "kubectl"), "kustomize", "config/default")

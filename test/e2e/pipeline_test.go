@@ -227,8 +227,10 @@ func TestSeededPipelineToDashboards(t *testing.T) {
 func TestResilience(t *testing.T) {
 	requireCluster(t)
 	ns := namespace(t, "e2e-resilience")
-	const seed, count = 7, 3000
-	const rate = 40 // slow enough that the reshard and the pod deletion happen mid-ingest
+	// 40 s of records: slow enough that the reshard (about 15 s after the
+	// first 300 documents) and the pod deletion happen mid-ingest.
+	const seed, count = 7, 2400
+	const rate = 60
 	applyYAML(t, pipelineYAML(ns, "busy", seed, count, rate, 1, "Delete"))
 
 	eventually(t, 2*time.Minute, "ingest under way", func() (bool, string) {

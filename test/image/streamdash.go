@@ -87,3 +87,29 @@ func SharedLibraries(binary string) ([]string, error) {
 	sort.Strings(libs)
 	return libs, nil
 }
+
+// BuildPrograms builds the four programs of the image from the tree at root
+// into dir, with cgo (analytics links DuckDB). Each goes through
+// hack/go-build-cached.sh: a tree built before links nothing again.
+func BuildPrograms(root, dir string) error {
+	errs := make(chan error, len(Programs))
+	for _, p := range Programs {
+		go func() {
+			cmd := exec.Command(filepath.Join(root, "hack", "go-build-cached.sh"), filepath.Join(dir, p), "./cmd/"+p)
+			cmd.Dir = root
+			cmd.Env = append(cmd.Environ(), "CGO_ENABLED=1")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs <- fmt.Errorf("building %s: %w\n%s", p, err, out)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range Programs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
