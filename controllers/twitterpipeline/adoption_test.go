@@ -53,6 +53,7 @@ func createForeignStream(t testing.TB, name string) {
 // spec.adoption.policy Adopt it is used and, at deletion, kept unless
 // spec.adoption.deleteAdopted says otherwise.
 func TestAdoptionIsExplicit(t *testing.T) {
+	t.Parallel()
 	needSuite(t)
 	ctx := context.Background()
 	ns := "adoption"
@@ -62,7 +63,7 @@ func TestAdoptionIsExplicit(t *testing.T) {
 	if err := direct.Create(ctx, awsSecret(ns)); err != nil {
 		t.Fatal(err)
 	}
-	startManager(t, nil)
+	startManager(t, ns, nil)
 
 	const foreign = "someone-elses-stream"
 	createForeignStream(t, foreign)

@@ -77,6 +77,7 @@ func checkHealthAgrees(t testing.TB, obj client.Object, kind string) string {
 // the check after the documents arrived writes status once; the one after
 // that writes nothing.
 func TestDocumentsArrivingLate(t *testing.T) {
+	t.Parallel()
 	needSuite(t)
 	ctx := context.Background()
 	ns := "late-docs"
@@ -87,7 +88,7 @@ func TestDocumentsArrivingLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake := clocktesting.NewFakeClock(time.Now())
-	counter := startManager(t, func(o *twitterpipeline.Options) {
+	counter := startManager(t, ns, func(o *twitterpipeline.Options) {
 		o.ResyncPeriod = time.Hour // only the ingest check may look
 		o.Clock = fake
 	})
@@ -185,6 +186,7 @@ func stepIngestCheck(t testing.TB, fake *clocktesting.FakeClock, key client.Obje
 // left to the resync: the next ingest check finds it gone and hands the
 // pipeline to a full reconcile, which creates it again and is Ready again.
 func TestCollectionDeletedOutOfBand(t *testing.T) {
+	t.Parallel()
 	needSuite(t)
 	ctx := context.Background()
 	ns := "deleted-collection"
@@ -195,7 +197,7 @@ func TestCollectionDeletedOutOfBand(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake := clocktesting.NewFakeClock(time.Now())
-	counter := startManager(t, func(o *twitterpipeline.Options) {
+	counter := startManager(t, ns, func(o *twitterpipeline.Options) {
 		o.ResyncPeriod = time.Hour // only the ingest check may notice
 		o.Clock = fake
 	})
@@ -265,7 +267,8 @@ func allIngestCheckCounts(t testing.TB) map[client.ObjectKey]map[string]float64 
 	return out
 }
 
-// ingestCheckRounds is the count and total seconds of ingest check rounds so far.
+// ingestCheckRounds is the count and total seconds of ingest check rounds so
+// far, of every manager in the process: only a test that runs alone may read it.
 func ingestCheckRounds(t testing.TB) (count uint64, seconds float64) {
 	t.Helper()
 	families, err := ctrlmetrics.Registry.Gather()
@@ -310,6 +313,7 @@ func (f failingSources) GetCollection(ctx context.Context, ws, name string) (roc
 // kstatus and Argo CD agreeing; recovery turns them True again on its own
 // within 60s, and the documents written meanwhile all arrive.
 func TestIngestStopsAndRecovers(t *testing.T) {
+	t.Parallel()
 	needSuite(t)
 	ctx := context.Background()
 	ns := "ingest-stops"
@@ -321,7 +325,7 @@ func TestIngestStopsAndRecovers(t *testing.T) {
 	}
 	var mu sync.Mutex
 	failing := ""
-	startManager(t, func(o *twitterpipeline.Options) {
+	startManager(t, ns, func(o *twitterpipeline.Options) {
 		o.ResyncPeriod = time.Hour
 		o.NewRockset = func(conn rocksetconn.Connection) (rockset.API, error) {
 			api, err := rockset.New(conn.APIServer, conn.APIKey, nil)

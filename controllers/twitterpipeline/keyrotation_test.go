@@ -33,6 +33,7 @@ import (
 // exactly the documents produced, each once, including those written while
 // ingest was refused.
 func TestKeyRotationReachesIngest(t *testing.T) {
+	t.Parallel()
 	needSuite(t)
 	ctx := context.Background()
 	ns := "key-rotation"
@@ -63,7 +64,7 @@ func TestKeyRotationReachesIngest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	startManager(t, func(o *twitterpipeline.Options) { o.ResyncPeriod = time.Hour })
+	startManager(t, ns, func(o *twitterpipeline.Options) { o.ResyncPeriod = time.Hour })
 	p := newTestPipeline(ns, "rotating", func(p *v1alpha1.TwitterPipeline) {
 		p.Spec.Stream.CredentialsSecretRef = &v1alpha1.LocalObjectReference{Name: "aws-rotating"}
 		p.Spec.Rockset.APIServer = server
@@ -185,6 +186,7 @@ func waitDocumentCount(t testing.TB, key client.ObjectKey, n int64, timeout time
 // producer does not read, leaves the Deployment as it is (checked after the
 // controller has looked at the pipeline again).
 func TestSecretChangeRollsProducer(t *testing.T) {
+	t.Parallel()
 	needSuite(t)
 	ctx := context.Background()
 	ns := "secret-roll"
@@ -197,7 +199,7 @@ func TestSecretChangeRollsProducer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	counter := startManager(t, nil) // resync every 2s: the controller keeps looking
+	counter := startManager(t, ns, nil) // resync every 2s: the controller keeps looking
 	p := newTestPipeline(ns, "roll")
 	if err := direct.Create(ctx, p); err != nil {
 		t.Fatal(err)

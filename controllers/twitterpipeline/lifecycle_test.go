@@ -37,6 +37,7 @@ func isNotFound(err error) bool {
 // -> Ready once the producer is available; quiet steady state; reshard;
 // stream deleted out of band -> recreated; delete -> everything gone.
 func TestPipelineLifecycle(t *testing.T) {
+	t.Parallel()
 	needSuite(t)
 	ctx := context.Background()
 	ns := "lifecycle"
@@ -46,7 +47,7 @@ func TestPipelineLifecycle(t *testing.T) {
 	if err := direct.Create(ctx, awsSecret(ns)); err != nil {
 		t.Fatal(err)
 	}
-	counter := startManager(t, nil)
+	counter := startManager(t, ns, nil)
 
 	p := newTestPipeline(ns, "tweets", func(p *v1alpha1.TwitterPipeline) {
 		p.Spec.Stream.ShardCount = 2
@@ -334,6 +335,7 @@ func isKinesisNotFound(err error) bool {
 // pipeline with a clear message; creating the Secret makes it Ready without
 // any other nudge (the controller watches referenced Secrets).
 func TestMissingSecretStallsThenRecovers(t *testing.T) {
+	t.Parallel()
 	needSuite(t)
 	ctx := context.Background()
 	ns := "missing-secret"
@@ -344,7 +346,7 @@ func TestMissingSecretStallsThenRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A resync far away: recovery must come from the Secret watch.
-	startManager(t, func(o *twitterpipeline.Options) { o.ResyncPeriod = time.Hour })
+	startManager(t, ns, func(o *twitterpipeline.Options) { o.ResyncPeriod = time.Hour })
 
 	p := newTestPipeline(ns, "keyed", func(p *v1alpha1.TwitterPipeline) {
 		p.Spec.Rockset.APIKeySecretRef = &v1alpha1.SecretKeyReference{Name: "team-rockset", Key: "apikey"}
@@ -398,6 +400,7 @@ func TestMissingSecretStallsThenRecovers(t *testing.T) {
 // TestRetainKeepsEverything: deletionPolicy Retain removes the pipeline and
 // leaves the stream, the integration and the collection, with an event.
 func TestRetainKeepsEverything(t *testing.T) {
+	t.Parallel()
 	needSuite(t)
 	ctx := context.Background()
 	ns := "retain"
@@ -407,7 +410,7 @@ func TestRetainKeepsEverything(t *testing.T) {
 	if err := direct.Create(ctx, awsSecret(ns)); err != nil {
 		t.Fatal(err)
 	}
-	startManager(t, nil)
+	startManager(t, ns, nil)
 	p := newTestPipeline(ns, "kept", func(p *v1alpha1.TwitterPipeline) {
 		p.Spec.DeletionPolicy = v1alpha1.DeletionPolicyRetain
 		p.Spec.Rockset.Workspace = "retained"
@@ -467,13 +470,14 @@ func deleteAndWait(t testing.TB, key types.NamespacedName) {
 // TestDeleteWhileStalled: a pipeline that never got its Secret made nothing
 // outside the cluster, so deleting it finishes without that Secret.
 func TestDeleteWhileStalled(t *testing.T) {
+	t.Parallel()
 	needSuite(t)
 	ctx := context.Background()
 	ns := "delete-stalled"
 	if err := createNamespace(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	startManager(t, nil)
+	startManager(t, ns, nil)
 	p := newTestPipeline(ns, "orphan", func(p *v1alpha1.TwitterPipeline) {
 		p.Spec.Rockset.APIKeySecretRef = &v1alpha1.SecretKeyReference{Name: "never", Key: "apikey"}
 	})

@@ -2,6 +2,7 @@ package twitterpipeline_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -69,9 +71,25 @@ func repoRoot() string {
 	return root
 }
 
+// envtestParallel is how many tests run at once unless -parallel says
+// otherwise: every envtest test of the package. They spend their time
+// waiting (resync periods, ingest checks, streams becoming ACTIVE), so go
+// test's default, GOMAXPROCS (2 on CI), would leave the package's wall time
+// near the sum of its tests instead of its longest one.
+const envtestParallel = 16
+
 // TestMain stops the servers that a test started; the table tests of the
 // package need none of them.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		if err := flag.Set("test.parallel", fmt.Sprint(envtestParallel)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 	code := m.Run()
 	for i := len(teardown) - 1; i >= 0; i-- {
 		teardown[i]()
@@ -208,16 +226,29 @@ func createNamespace(ctx context.Context, name string) error {
 	return err
 }
 
-// writeCounter counts the manager's API writes, per pipeline where it can tell.
+// writeCounter counts the manager's API writes, per pipeline where it can
+// tell, and notes any write or pipeline read outside the manager's own
+// namespace: tests run in parallel, and a manager that reaches another
+// test's objects would make both tests' counts (and outcomes) meaningless.
 type writeCounter struct {
 	mu           sync.Mutex
+	namespace    string
 	writes       map[string]int // by "<verb> <kind>"
 	statusWrites map[types.NamespacedName]int
 	pipelineGets map[types.NamespacedName]int
+	foreign      []string // "<verb> <kind> <namespace>/<name>" outside namespace
 }
 
-func newWriteCounter() *writeCounter {
-	return &writeCounter{writes: map[string]int{}, statusWrites: map[types.NamespacedName]int{}, pipelineGets: map[types.NamespacedName]int{}}
+func newWriteCounter(namespace string) *writeCounter {
+	return &writeCounter{namespace: namespace, writes: map[string]int{}, statusWrites: map[types.NamespacedName]int{}, pipelineGets: map[types.NamespacedName]int{}}
+}
+
+// touch notes a request about obj that is not in the manager's namespace.
+// The caller holds w.mu.
+func (w *writeCounter) touch(verb string, obj client.Object) {
+	if obj.GetNamespace() != w.namespace {
+		w.foreign = append(w.foreign, fmt.Sprintf("%s %T %s/%s", verb, obj, obj.GetNamespace(), obj.GetName()))
+	}
 }
 
 func (w *writeCounter) write(verb string, obj client.Object) {
@@ -225,6 +256,7 @@ func (w *writeCounter) write(verb string, obj client.Object) {
 	defer w.mu.Unlock()
 	kind := fmt.Sprintf("%T", obj)
 	w.writes[verb+" "+kind]++
+	w.touch(verb, obj)
 	if _, ok := obj.(*v1alpha1.TwitterPipeline); ok && strings.HasPrefix(verb, "status") {
 		w.statusWrites[client.ObjectKeyFromObject(obj)]++
 	}
@@ -260,6 +292,9 @@ func (cc countingClient) Get(ctx context.Context, key client.ObjectKey, obj clie
 	if _, ok := obj.(*v1alpha1.TwitterPipeline); ok {
 		cc.c.mu.Lock()
 		cc.c.pipelineGets[key]++
+		if key.Namespace != cc.c.namespace {
+			cc.c.foreign = append(cc.c.foreign, fmt.Sprintf("get TwitterPipeline %s", key))
+		}
 		cc.c.mu.Unlock()
 	}
 	return cc.Client.Get(ctx, key, obj, opts...)
@@ -298,13 +333,21 @@ func (cs countingStatus) Patch(ctx context.Context, obj client.Object, patch cli
 	return cs.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 }
 
-// startManager runs a manager with the controller until the test ends.
-func startManager(t testing.TB, mutate func(*twitterpipeline.Options)) *writeCounter {
+// startManager runs a manager with the controller until the test ends. Its
+// cache, and so its controller and ingest check, see only the test's
+// namespace and the operator's (where the default API key Secret is
+// watched), so tests in other namespaces can run beside it. When the test
+// ends, it fails if the manager read a pipeline or wrote anything outside
+// the test's namespace.
+func startManager(t testing.TB, namespace string, mutate func(*twitterpipeline.Options)) *writeCounter {
 	t.Helper()
 	needSuite(t)
-	counter := newWriteCounter()
+	counter := newWriteCounter(namespace)
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                 scheme,
+		Scheme: scheme,
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{
+			namespace: {}, defaults.APIKeySecret.Namespace: {},
+		}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptrTo(true)},
@@ -339,6 +382,11 @@ func startManager(t testing.TB, mutate func(*twitterpipeline.Options)) *writeCou
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("manager: %v", err)
+		}
+		counter.mu.Lock()
+		defer counter.mu.Unlock()
+		if len(counter.foreign) > 0 {
+			t.Errorf("the manager for namespace %s reached outside it (another test's objects?): %q", namespace, counter.foreign)
 		}
 	})
 	return counter

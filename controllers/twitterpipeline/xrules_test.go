@@ -78,6 +78,7 @@ func presentRules(xsrv *xstreamtest.Server) []xstream.PresentRule {
 // prefix; changing the spec leaves exactly the new rules, and another
 // application's rules (and another pipeline's) are never touched.
 func TestXRulesFollowTheSpec(t *testing.T) {
+	t.Parallel()
 	needSuite(t)
 	ctx := context.Background()
 	ns := "xrules"
@@ -100,9 +101,12 @@ func TestXRulesFollowTheSpec(t *testing.T) {
 		{ID: "3", Value: "a neighbour pipeline", Tag: producer.RulesTagPrefix(ns, "tweets2") + "n"},
 	}
 	xsrv.SetRules(others)
-	startManager(t, nil)
+	startManager(t, ns, nil)
 
 	p := newTestPipeline(ns, "tweets", func(p *v1alpha1.TwitterPipeline) {
+		// The suite's analytics server is shared by tests running in
+		// parallel, and TestPipelineLifecycle's pipeline is "tweets" too.
+		p.Spec.Rockset.Collection = "xrules-tweets"
 		p.Spec.Source = v1alpha1.SourceSpec{X: &v1alpha1.XSource{
 			BearerTokenSecretRef: v1alpha1.SecretKeyReference{Name: "x", Key: "token"},
 			Rules:                []v1alpha1.XRule{{Value: "music has:hashtags", Tag: "music"}, {Value: "news"}},
