@@ -85,6 +85,7 @@ func TestDashboardOwnKey(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs envtest and the analytics server")
 	}
+	t.Parallel() // every server it uses is its own
 	const adminKey = "admin-key-for-the-dashboard-key-test-0123456789"
 	endpoint := startAnalytics(t, adminKey)
 	ctx := context.Background()

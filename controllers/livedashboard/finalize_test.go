@@ -32,6 +32,7 @@ func TestDeletionLetsGo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs envtest and two analytics servers")
 	}
+	t.Parallel() // every server it uses is its own
 	const operatorKey = "operator-key-for-the-deletion-test-0123456789"
 	const otherKey = "other-server-key-for-the-deletion-test-0123456789"
 	operatorServer := startAnalytics(t, operatorKey)

@@ -44,6 +44,7 @@ func TestLiveDashboard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs envtest, the Kinesis emulator and the analytics server")
 	}
+	t.Parallel() // every server it uses is its own
 	f := panelstest.Start(t, "ld-tweets")
 	env, cfg := startAPIServer(t)
 	c, err := client.NewWithWatch(cfg, client.Options{Scheme: newScheme(t)})

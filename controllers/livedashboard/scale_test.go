@@ -26,6 +26,7 @@ func TestManyDashboards(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs envtest, the Kinesis emulator and the analytics server")
 	}
+	t.Parallel() // every server it uses is its own
 	// 50 by default: what make test checks is the schedule (every dashboard
 	// written once per interval, never more), which must hold on a loaded CI
 	// machine; the capacity figures in docs/benchmarks.md use LD_SCALE=200,

@@ -50,9 +50,9 @@ func newScheme(t testing.TB) *k8sruntime.Scheme {
 	return s
 }
 
-// startAPIServer runs envtest (a real kube-apiserver and etcd) with the CRDs.
-func startAPIServer(t testing.TB) (*envtest.Environment, *rest.Config) {
-	t.Helper()
+// TestMain sets controller-runtime's logger once, before any test: the
+// envtest tests run in parallel, and setting it from each is a data race.
+func TestMain(m *testing.M) {
 	if os.Getenv("SUITE_LOG") != "" {
 		// The controller's own log, "next check in" lines included.
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapcore.Level(-1)),
@@ -60,6 +60,14 @@ func startAPIServer(t testing.TB) (*envtest.Environment, *rest.Config) {
 	} else {
 		ctrl.SetLogger(logr.Discard()) // the tests print what they check
 	}
+	os.Exit(m.Run())
+}
+
+// startAPIServer runs envtest (a real kube-apiserver and etcd) with the CRDs.
+// Each test that needs one starts its own, so the tests that run in parallel
+// share no API server: no manager can see another test's objects.
+func startAPIServer(t testing.TB) (*envtest.Environment, *rest.Config) {
+	t.Helper()
 	root := repoRoot(t)
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {

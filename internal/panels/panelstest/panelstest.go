@@ -60,18 +60,15 @@ func (c countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Start runs the Kinesis emulator and an analytics server with an empty
-// collection that reads a new stream from its start. The process environment
-// gets the emulator's AWS_* variables (the server's Kinesis readers use the
-// SDK's standard chain), so tests using Start cannot run in parallel.
+// collection that reads a new stream from its start. The server is given the
+// emulator's endpoint rather than the process environment, so tests using
+// Start can run in parallel, each with its own emulator.
 func Start(t testing.TB, collection string) *Fixture {
 	t.Helper()
 	e := kinesislocal.Start(t)
-	for _, kv := range e.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		setenv(t, k, v)
-	}
 	key := "sd-test-" + fmt.Sprint(time.Now().UnixNano())
-	srv, err := analytics.New(analytics.Config{Listen: "127.0.0.1:0", APIKeys: []string{key}, PollInterval: 50 * time.Millisecond})
+	srv, err := analytics.New(analytics.Config{Listen: "127.0.0.1:0", APIKeys: []string{key}, PollInterval: 50 * time.Millisecond,
+		KinesisEndpoint: e.Endpoint})
 	if err != nil {
 		t.Fatalf("analytics: %v", err)
 	}
@@ -352,18 +349,3 @@ func top(counts map[string]int64, limit int) []HashtagCount {
 }
 
 func listenLocal() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
-
-// setenv is t.Setenv for testing.TB (benchmarks too).
-func setenv(t testing.TB, k, v string) {
-	old, had := os.LookupEnv(k)
-	if err := os.Setenv(k, v); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if had {
-			_ = os.Setenv(k, old)
-		} else {
-			_ = os.Unsetenv(k)
-		}
-	})
-}
