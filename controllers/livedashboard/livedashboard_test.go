@@ -229,6 +229,9 @@ func TestLiveDashboard(t *testing.T) {
 	})
 
 	t.Run("one status write per refresh interval", func(t *testing.T) {
+		// Beside the next subtest: that one's dashboard has a pipeline of
+		// its own, and this one counts the writes to "all" alone.
+		t.Parallel()
 		if tweetsView == nil {
 			t.Skip("the tweets view did not become Ready")
 		}
@@ -309,6 +312,7 @@ func TestLiveDashboard(t *testing.T) {
 	})
 
 	t.Run("failing queries keep the old results", func(t *testing.T) {
+		t.Parallel()
 		target, _ := url.Parse(f.Endpoint)
 		fp := panelstest.NewFlakyProxy(target)
 		ps := httptest.NewServer(fp)
