@@ -2,9 +2,11 @@ package livedashboard_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -50,9 +52,24 @@ func newScheme(t testing.TB) *k8sruntime.Scheme {
 	return s
 }
 
+// envtestParallel is how many tests run at once unless -parallel says
+// otherwise: every envtest test and the subtests that run side by side.
+// They spend their time waiting on refresh intervals, not computing, so
+// the default (GOMAXPROCS, 2 on CI) would run them two at a time for no
+// gain.
+const envtestParallel = 8
+
 // TestMain sets controller-runtime's logger once, before any test: the
 // envtest tests run in parallel, and setting it from each is a data race.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		if err := flag.Set("test.parallel", strconv.Itoa(envtestParallel)); err != nil {
+			panic(err)
+		}
+	}
 	if os.Getenv("SUITE_LOG") != "" {
 		// The controller's own log, "next check in" lines included.
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapcore.Level(-1)),
