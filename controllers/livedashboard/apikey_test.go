@@ -53,9 +53,9 @@ func (l *lockedBuffer) String() string {
 
 // startLoggedManager is startManager with every log line, debug included,
 // kept in logs, so a test can prove a key never reaches them.
-func startLoggedManager(t *testing.T, cfg *rest.Config, opts livedashboard.Options, logs *lockedBuffer) {
+func startLoggedManager(t *testing.T, cfg *rest.Config, opts livedashboard.Options, logs *lockedBuffer, namespaces ...string) {
 	t.Helper()
-	startManagerLogging(t, cfg, opts, funcr.New(logs.write, funcr.Options{Verbosity: 10}))
+	startManagerLogging(t, cfg, opts, funcr.New(logs.write, funcr.Options{Verbosity: 10}), namespaces...)
 }
 
 // startAnalytics runs the project's analytics server on a free port with
@@ -85,7 +85,8 @@ func TestDashboardOwnKey(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs envtest and the analytics server")
 	}
-	t.Parallel() // every server it uses is its own
+	t.Parallel() // its own namespaces, manager and analytics server
+	const ns = "keys"
 	const adminKey = "admin-key-for-the-dashboard-key-test-0123456789"
 	endpoint := startAnalytics(t, adminKey)
 	ctx := context.Background()
@@ -108,15 +109,15 @@ func TestDashboardOwnKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newNamespace(t, c, "streamdash-system")
-	keySecret(t, c, "streamdash-system", "operator-key", adminKey)
+	const operatorNS = "keys-operator"
+	newNamespace(t, c, operatorNS)
+	keySecret(t, c, operatorNS, "operator-key", adminKey)
 	logs := &lockedBuffer{}
 	startLoggedManager(t, cfg, livedashboard.Options{Image: "streamdash:test", Rockset: rocksetconn.Defaults{
 		APIServer:    endpoint,
-		APIKeySecret: types.NamespacedName{Namespace: "streamdash-system", Name: "operator-key"},
-	}}, logs)
+		APIKeySecret: types.NamespacedName{Namespace: operatorNS, Name: "operator-key"},
+	}}, logs, ns)
 
-	const ns = "keys"
 	newNamespace(t, c, ns)
 	p := &v1alpha1.TwitterPipeline{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p"},

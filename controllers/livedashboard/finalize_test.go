@@ -32,7 +32,8 @@ func TestDeletionLetsGo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs envtest and two analytics servers")
 	}
-	t.Parallel() // every server it uses is its own
+	t.Parallel() // its own namespaces, manager and analytics servers
+	const ns = "deletion"
 	const operatorKey = "operator-key-for-the-deletion-test-0123456789"
 	const otherKey = "other-server-key-for-the-deletion-test-0123456789"
 	operatorServer := startAnalytics(t, operatorKey)
@@ -61,18 +62,18 @@ func TestDeletionLetsGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newNamespace(t, c, "streamdash-system")
-	keySecret(t, c, "streamdash-system", "operator-key", operatorKey)
+	const operatorNS = "deletion-operator"
+	newNamespace(t, c, operatorNS)
+	keySecret(t, c, operatorNS, "operator-key", operatorKey)
 	var skew atomic.Int64 // how far the controller's clock is ahead
 	startManager(t, cfg, livedashboard.Options{
 		Image: "streamdash:test",
 		Rockset: rocksetconn.Defaults{
 			APIServer:    operatorServer,
-			APIKeySecret: types.NamespacedName{Namespace: "streamdash-system", Name: "operator-key"},
+			APIKeySecret: types.NamespacedName{Namespace: operatorNS, Name: "operator-key"},
 		},
 		Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) },
-	})
-	const ns = "deletion"
+	}, ns)
 	newNamespace(t, c, ns)
 	keySecret(t, c, ns, "operator-key", operatorKey)
 	keySecret(t, c, ns, "other-key", otherKey)

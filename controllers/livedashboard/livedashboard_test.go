@@ -44,16 +44,15 @@ func TestLiveDashboard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs envtest, the Kinesis emulator and the analytics server")
 	}
-	t.Parallel() // every server it uses is its own
+	t.Parallel() // its own namespace, manager, analytics server and emulator
 	f := panelstest.Start(t, "ld-tweets")
 	env, cfg := startAPIServer(t)
 	c, err := client.NewWithWatch(cfg, client.Options{Scheme: newScheme(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	startManager(t, cfg, livedashboard.Options{Image: "streamdash:test", Now: wholeSeconds})
-
 	const ns = "ld"
+	startManager(t, cfg, livedashboard.Options{Image: "streamdash:test", Now: wholeSeconds}, ns)
 	newNamespace(t, c, ns)
 	keySecret(t, c, ns, "analytics-key", f.APIKey)
 	ctx := context.Background()

@@ -26,7 +26,7 @@ func TestManyDashboards(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs envtest, the Kinesis emulator and the analytics server")
 	}
-	t.Parallel() // every server it uses is its own
+	t.Parallel() // its own namespace, manager, analytics server and emulator
 	// 50 by default: what make test checks is the schedule (every dashboard
 	// written once per interval, never more), which must hold on a loaded CI
 	// machine; the capacity figures in docs/benchmarks.md use LD_SCALE=200,
@@ -50,8 +50,8 @@ func TestManyDashboards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startManager(t, cfg, livedashboard.Options{Image: "streamdash:test", Now: wholeSeconds})
 	const ns = "many"
+	startManager(t, cfg, livedashboard.Options{Image: "streamdash:test", Now: wholeSeconds}, ns)
 	newNamespace(t, c, ns)
 	keySecret(t, c, ns, "analytics-key", f.APIKey)
 	pipeline(t, c, ns, "p", f.Endpoint, "analytics-key", f.Collection, true)

@@ -41,7 +41,7 @@ func TestCacheBehindLastPass(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs envtest")
 	}
-	t.Parallel() // every server it uses is its own
+	t.Parallel() // its own namespace; no manager
 	_, cfg := startAPIServer(t)
 	c, err := client.New(cfg, client.Options{Scheme: newScheme(t)})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -59,8 +61,9 @@ func newScheme(t testing.TB) *k8sruntime.Scheme {
 // gain.
 const envtestParallel = 8
 
-// TestMain sets controller-runtime's logger once, before any test: the
-// envtest tests run in parallel, and setting it from each is a data race.
+// TestMain sets controller-runtime's logger once, before any test (the
+// envtest tests run in parallel, and setting it from each is a data race),
+// and stops the shared API server after the last.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	explicit := false
@@ -77,12 +80,26 @@ func TestMain(m *testing.M) {
 	} else {
 		ctrl.SetLogger(logr.Discard()) // the tests print what they check
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if apiServer.env != nil {
+		_ = apiServer.env.Stop()
+	}
+	os.Exit(code)
 }
 
-// startAPIServer runs envtest (a real kube-apiserver and etcd) with the CRDs.
-// Each test that needs one starts its own, so the tests that run in parallel
-// share no API server: no manager can see another test's objects.
+// apiServer is the one envtest control plane the tests share, started by
+// the first test that asks. One, not one per test: five kube-apiservers
+// starting at once on two loaded cores time out.
+var apiServer struct {
+	once sync.Once
+	env  *envtest.Environment
+	cfg  *rest.Config
+	err  error
+}
+
+// startAPIServer returns the shared envtest (a real kube-apiserver and etcd)
+// with the CRDs, starting it on first use. Tests share it, so each works in
+// namespaces of its own and its manager watches only those (startManager).
 func startAPIServer(t testing.TB) (*envtest.Environment, *rest.Config) {
 	t.Helper()
 	root := repoRoot(t)
@@ -93,31 +110,46 @@ func startAPIServer(t testing.TB) (*envtest.Environment, *rest.Config) {
 	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
 		t.Skipf("no envtest binaries in %s (hack/envtest.sh builds them): %v", assets, err)
 	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
+	apiServer.once.Do(func() {
+		env := &envtest.Environment{
+			CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+			ErrorIfCRDPathMissing: true,
+			BinaryAssetsDirectory: assets,
+		}
+		apiServer.cfg, apiServer.err = env.Start()
+		apiServer.env = env
+	})
+	if apiServer.err != nil {
+		t.Fatalf("envtest: %v", apiServer.err)
 	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("envtest: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	return env, cfg
+	return apiServer.env, apiServer.cfg
 }
 
-// startManager runs a manager with only the LiveDashboard controller.
-func startManager(t testing.TB, cfg *rest.Config, opts livedashboard.Options) {
+// startManager runs a manager with only the LiveDashboard controller, whose
+// cache and so whose controller see only namespaces: the other tests'
+// managers run beside it on the same API server, and none may reconcile
+// another's dashboards (a second writer would show in the status-write
+// counts of TestLiveDashboard and TestManyDashboards). Secrets, the
+// operator's key included, are read uncached, from any namespace.
+func startManager(t testing.TB, cfg *rest.Config, opts livedashboard.Options, namespaces ...string) {
 	t.Helper()
-	startManagerLogging(t, cfg, opts, logr.Logger{})
+	startManagerLogging(t, cfg, opts, logr.Logger{}, namespaces...)
 }
 
 // startManagerLogging is startManager with the manager's logger (the zero
 // Logger: controller-runtime's default).
-func startManagerLogging(t testing.TB, cfg *rest.Config, opts livedashboard.Options, logger logr.Logger) {
+func startManagerLogging(t testing.TB, cfg *rest.Config, opts livedashboard.Options, logger logr.Logger, namespaces ...string) {
 	t.Helper()
+	if len(namespaces) == 0 {
+		t.Fatal("a manager on the shared API server must be given its test's namespaces")
+	}
+	watched := map[string]cache.Config{}
+	for _, ns := range namespaces {
+		watched[ns] = cache.Config{}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 newScheme(t),
+		Cache:                  cache.Options{DefaultNamespaces: watched},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// Each test runs its own manager in one process.
