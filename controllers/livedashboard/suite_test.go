@@ -128,9 +128,11 @@ func startAPIServer(t testing.TB) (*envtest.Environment, *rest.Config) {
 // startManager runs a manager with only the LiveDashboard controller, whose
 // cache and so whose controller see only namespaces: the other tests'
 // managers run beside it on the same API server, and none may reconcile
-// another's dashboards (a second writer would show in the status-write
-// counts of TestLiveDashboard and TestManyDashboards). Secrets, the
-// operator's key included, are read uncached, from any namespace.
+// another's dashboards. When the test ends, it fails if the manager wrote
+// anything outside namespaces (a second writer of a dashboard would also
+// show in the status-write counts of TestLiveDashboard and
+// TestManyDashboards). Secrets, the operator's key included, are read
+// uncached, from any namespace.
 func startManager(t testing.TB, cfg *rest.Config, opts livedashboard.Options, namespaces ...string) {
 	t.Helper()
 	startManagerLogging(t, cfg, opts, logr.Logger{}, namespaces...)
@@ -144,12 +146,18 @@ func startManagerLogging(t testing.TB, cfg *rest.Config, opts livedashboard.Opti
 		t.Fatal("a manager on the shared API server must be given its test's namespaces")
 	}
 	watched := map[string]cache.Config{}
+	g := &namespaceGuard{allowed: map[string]bool{}}
 	for _, ns := range namespaces {
 		watched[ns] = cache.Config{}
+		g.allowed[ns] = true
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 newScheme(t),
-		Cache:                  cache.Options{DefaultNamespaces: watched},
+		Scheme: newScheme(t),
+		Cache:  cache.Options{DefaultNamespaces: watched},
+		NewClient: func(cfg *rest.Config, o client.Options) (client.Client, error) {
+			c, err := client.New(cfg, o)
+			return guardedClient{Client: c, g: g}, err
+		},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// Each test runs its own manager in one process.
@@ -170,7 +178,78 @@ func startManagerLogging(t testing.TB, cfg *rest.Config, opts livedashboard.Opti
 		if err := <-done; err != nil {
 			t.Errorf("manager: %v", err)
 		}
+		if foreign := g.outside(); len(foreign) > 0 {
+			t.Errorf("the manager for namespaces %v wrote outside them (another test's objects): %q", namespaces, foreign)
+		}
 	})
+}
+
+// namespaceGuard notes the writes of a manager's client outside the
+// namespaces its test gave it.
+type namespaceGuard struct {
+	allowed map[string]bool
+	mu      sync.Mutex
+	foreign []string
+}
+
+func (g *namespaceGuard) check(verb string, obj client.Object) {
+	if g.allowed[obj.GetNamespace()] {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.foreign = append(g.foreign, fmt.Sprintf("%s %T %s/%s", verb, obj, obj.GetNamespace(), obj.GetName()))
+}
+
+func (g *namespaceGuard) outside() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.foreign
+}
+
+// guardedClient is the manager's client, every write checked by g.
+type guardedClient struct {
+	client.Client
+	g *namespaceGuard
+}
+
+func (c guardedClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	c.g.check("create", obj)
+	return c.Client.Create(ctx, obj, opts...)
+}
+
+func (c guardedClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
+	c.g.check("update", obj)
+	return c.Client.Update(ctx, obj, opts...)
+}
+
+func (c guardedClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	c.g.check("patch", obj)
+	return c.Client.Patch(ctx, obj, patch, opts...)
+}
+
+func (c guardedClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
+	c.g.check("delete", obj)
+	return c.Client.Delete(ctx, obj, opts...)
+}
+
+func (c guardedClient) Status() client.SubResourceWriter {
+	return guardedStatus{SubResourceWriter: c.Client.Status(), g: c.g}
+}
+
+type guardedStatus struct {
+	client.SubResourceWriter
+	g *namespaceGuard
+}
+
+func (s guardedStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+	s.g.check("status update", obj)
+	return s.SubResourceWriter.Update(ctx, obj, opts...)
+}
+
+func (s guardedStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	s.g.check("status patch", obj)
+	return s.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 }
 
 func newNamespace(t testing.TB, c client.Client, name string) {
