@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -66,13 +65,7 @@ const envtestParallel = 8
 // and stops the shared API server after the last.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
-	if !explicit {
-		if err := flag.Set("test.parallel", strconv.Itoa(envtestParallel)); err != nil {
-			panic(err)
-		}
-	}
+	apitest.WaitBoundParallel(envtestParallel)
 	if os.Getenv("SUITE_LOG") != "" {
 		// The controller's own log, "next check in" lines included.
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapcore.Level(-1)),

@@ -82,14 +82,7 @@ const envtestParallel = 16
 // package need none of them.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
-	if !explicit {
-		if err := flag.Set("test.parallel", fmt.Sprint(envtestParallel)); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-	}
+	apitest.WaitBoundParallel(envtestParallel)
 	code := m.Run()
 	for i := len(teardown) - 1; i >= 0; i-- {
 		teardown[i]()

@@ -60,11 +60,7 @@ func run(m *testing.M) int {
 	// than they compute: all of them run at once, not GOMAXPROCS at a time,
 	// unless -test.parallel says otherwise. TestOnTheRealNode's roll must
 	// start mid-ingest, which a test queued behind two others would miss.
-	parallelSet := false
-	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
-	if !parallelSet {
-		_ = flag.Set("test.parallel", "16")
-	}
+	apitest.WaitBoundParallel(16)
 	// The suite reads the API through controller-runtime's client; failures
 	// say what they saw.
 	ctrllog.SetLogger(logr.Discard())
