@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -193,21 +192,9 @@ func TestAPIKeyFileRotatedBeforeRun(t *testing.T) {
 	if err := os.Symlink("..data/apikey", filepath.Join(dir, "apikey")); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := analytics.New(analytics.Config{Listen: "127.0.0.1:0", APIKeyFile: filepath.Join(dir, "apikey"), MaxAuthFailures: 10000,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newServer(t, analytics.Config{APIKeys: []string{}, APIKeyFile: filepath.Join(dir, "apikey"), MaxAuthFailures: 10000})
 	mount("..2026_11_30_02", "second-key-4567")
-	addr, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	url := "http://" + addr.String()
+	url := runServer(t, srv).url
 	waitFor(t, 30*time.Second, "the key rotated before Run to be accepted", func() (bool, error) {
 		got := rawQuery(t, &http.Client{}, url, "second-key-4567", `SELECT 1 AS x`, 5000)
 		return got.status == 200, fmt.Errorf("%d", got.status)

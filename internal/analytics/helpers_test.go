@@ -88,6 +88,12 @@ type testServer struct {
 
 func startServer(t testing.TB, cfg analytics.Config) *testServer {
 	t.Helper()
+	return runServer(t, newServer(t, cfg))
+}
+
+// newServer makes a server with the tests' defaults without running it.
+func newServer(t testing.TB, cfg analytics.Config) *analytics.Server {
+	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
@@ -104,6 +110,12 @@ func startServer(t testing.TB, cfg analytics.Config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv
+}
+
+// runServer runs srv until the test ends.
+func runServer(t testing.TB, srv *analytics.Server) *testServer {
+	t.Helper()
 	addr, err := srv.Listen()
 	if err != nil {
 		t.Fatal(err)
