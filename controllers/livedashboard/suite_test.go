@@ -145,12 +145,9 @@ func startManagerLogging(t testing.TB, cfg *rest.Config, opts livedashboard.Opti
 		g.allowed[ns] = true
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: newScheme(t),
-		Cache:  cache.Options{DefaultNamespaces: watched},
-		NewClient: func(cfg *rest.Config, o client.Options) (client.Client, error) {
-			c, err := client.New(cfg, o)
-			return guardedClient{Client: c, g: g}, err
-		},
+		Scheme:                 newScheme(t),
+		Cache:                  cache.Options{DefaultNamespaces: watched},
+		NewClient:              apitest.Observer{Write: g.check}.NewClient,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// Each test runs its own manager in one process.
@@ -198,51 +195,6 @@ func (g *namespaceGuard) outside() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.foreign
-}
-
-// guardedClient is the manager's client, every write checked by g.
-type guardedClient struct {
-	client.Client
-	g *namespaceGuard
-}
-
-func (c guardedClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	c.g.check("create", obj)
-	return c.Client.Create(ctx, obj, opts...)
-}
-
-func (c guardedClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	c.g.check("update", obj)
-	return c.Client.Update(ctx, obj, opts...)
-}
-
-func (c guardedClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-	c.g.check("patch", obj)
-	return c.Client.Patch(ctx, obj, patch, opts...)
-}
-
-func (c guardedClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
-	c.g.check("delete", obj)
-	return c.Client.Delete(ctx, obj, opts...)
-}
-
-func (c guardedClient) Status() client.SubResourceWriter {
-	return guardedStatus{SubResourceWriter: c.Client.Status(), g: c.g}
-}
-
-type guardedStatus struct {
-	client.SubResourceWriter
-	g *namespaceGuard
-}
-
-func (s guardedStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-	s.g.check("status update", obj)
-	return s.SubResourceWriter.Update(ctx, obj, opts...)
-}
-
-func (s guardedStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-	s.g.check("status patch", obj)
-	return s.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 }
 
 func newNamespace(t testing.TB, c client.Client, name string) {

@@ -276,54 +276,17 @@ func (w *writeCounter) gets(key types.NamespacedName) int {
 	return w.pipelineGets[key]
 }
 
-type countingClient struct {
-	client.Client
-	c *writeCounter
-}
-
-func (cc countingClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if _, ok := obj.(*v1alpha1.TwitterPipeline); ok {
-		cc.c.mu.Lock()
-		cc.c.pipelineGets[key]++
-		if key.Namespace != cc.c.namespace {
-			cc.c.foreign = append(cc.c.foreign, fmt.Sprintf("get TwitterPipeline %s", key))
-		}
-		cc.c.mu.Unlock()
+// get notes a read of a pipeline.
+func (w *writeCounter) get(key client.ObjectKey, obj client.Object) {
+	if _, ok := obj.(*v1alpha1.TwitterPipeline); !ok {
+		return
 	}
-	return cc.Client.Get(ctx, key, obj, opts...)
-}
-func (cc countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	cc.c.write("create", obj)
-	return cc.Client.Create(ctx, obj, opts...)
-}
-func (cc countingClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	cc.c.write("update", obj)
-	return cc.Client.Update(ctx, obj, opts...)
-}
-func (cc countingClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-	cc.c.write("patch", obj)
-	return cc.Client.Patch(ctx, obj, patch, opts...)
-}
-func (cc countingClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
-	cc.c.write("delete", obj)
-	return cc.Client.Delete(ctx, obj, opts...)
-}
-func (cc countingClient) Status() client.SubResourceWriter {
-	return countingStatus{cc.Client.Status(), cc.c}
-}
-
-type countingStatus struct {
-	client.SubResourceWriter
-	c *writeCounter
-}
-
-func (cs countingStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-	cs.c.write("status-update", obj)
-	return cs.SubResourceWriter.Update(ctx, obj, opts...)
-}
-func (cs countingStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-	cs.c.write("status-patch", obj)
-	return cs.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pipelineGets[key]++
+	if key.Namespace != w.namespace {
+		w.foreign = append(w.foreign, fmt.Sprintf("get TwitterPipeline %s", key))
+	}
 }
 
 // startManager runs a manager with the controller until the test ends. Its
@@ -344,13 +307,7 @@ func startManager(t testing.TB, namespace string, mutate func(*twitterpipeline.O
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptrTo(true)},
-		NewClient: func(cfg *rest.Config, opts client.Options) (client.Client, error) {
-			c, err := client.New(cfg, opts)
-			if err != nil {
-				return nil, err
-			}
-			return countingClient{Client: c, c: counter}, nil
-		},
+		NewClient:              apitest.Observer{Write: counter.write, Get: counter.get}.NewClient,
 	})
 	if err != nil {
 		t.Fatalf("manager: %v", err)
