@@ -125,20 +125,17 @@ func TestConcurrencyLimit(t *testing.T) {
 // symlink). The server takes the new key without a restart, the old one
 // stops working, and the client's open connection keeps serving.
 func TestAPIKeyFileRotation(t *testing.T) {
-	dir := t.TempDir()
-	mount := kubeletMount(t, dir)
-	mount("..2026_11_30_01", "first-key-0123")
-	if err := os.Symlink("..data/apikey", filepath.Join(dir, "apikey")); err != nil {
-		t.Fatal(err)
-	}
-	ts := startServer(t, analytics.Config{APIKeys: []string{}, APIKeyFile: filepath.Join(dir, "apikey"), MaxAuthFailures: 10000})
+	file, mount := mountedKeyFile(t, "first-key-0123")
+	ts := startServer(t, analytics.Config{APIKeys: []string{}, APIKeyFile: file, MaxAuthFailures: 10000})
 	testKeyFileRotation(t, ts, mount)
 }
 
-// kubeletMount returns a function that updates dir as the kubelet updates a
-// mounted Secret: a new directory, then an atomic rename of the ..data symlink.
-func kubeletMount(t *testing.T, dir string) func(version, key string) {
-	return func(version, key string) {
+// mountedKeyFile lays out a key file holding key as the kubelet mounts a
+// Secret, and returns its path and a function that updates it the kubelet's
+// way: a new directory, then an atomic rename of the ..data symlink.
+func mountedKeyFile(t *testing.T, key string) (path string, mount func(version, key string)) {
+	dir := t.TempDir()
+	mount = func(version, key string) {
 		v := filepath.Join(dir, version)
 		if err := os.Mkdir(v, 0o755); err != nil {
 			t.Fatal(err)
@@ -154,6 +151,12 @@ func kubeletMount(t *testing.T, dir string) func(version, key string) {
 			t.Fatal(err)
 		}
 	}
+	mount("..2026_11_30_01", key)
+	path = filepath.Join(dir, "apikey")
+	if err := os.Symlink("..data/apikey", path); err != nil {
+		t.Fatal(err)
+	}
+	return path, mount
 }
 
 // testKeyFileRotation rotates the key of a running server and checks the
@@ -186,13 +189,8 @@ func testKeyFileRotation(t *testing.T, ts *testServer, mount func(version, key s
 // once compared the file with a fresh read at Run, saw no change, and kept
 // the old key for good.
 func TestAPIKeyFileRotatedBeforeRun(t *testing.T) {
-	dir := t.TempDir()
-	mount := kubeletMount(t, dir)
-	mount("..2026_11_30_01", "first-key-0123")
-	if err := os.Symlink("..data/apikey", filepath.Join(dir, "apikey")); err != nil {
-		t.Fatal(err)
-	}
-	srv := newServer(t, analytics.Config{APIKeys: []string{}, APIKeyFile: filepath.Join(dir, "apikey"), MaxAuthFailures: 10000})
+	file, mount := mountedKeyFile(t, "first-key-0123")
+	srv := newServer(t, analytics.Config{APIKeys: []string{}, APIKeyFile: file, MaxAuthFailures: 10000})
 	mount("..2026_11_30_02", "second-key-4567")
 	url := runServer(t, srv).url
 	waitFor(t, 30*time.Second, "the key rotated before Run to be accepted", func() (bool, error) {
