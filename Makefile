@@ -54,14 +54,20 @@ vet: ## go vet.
 .PHONY: test
 test: $(CONTROLLER_GEN) $(KUSTOMIZE) envtest node-tools kinesis-local chromium ## Run every test: unit, envtest, emulator, analytics, browser and end-to-end (on the local node).
 	go vet ./...
-	# -count=1: the end-to-end suite builds and runs the programs, which go test's cache cannot see.
-	# test/e2e renders dist/install.yaml with $(KUSTOMIZE), as build-installer does.
 	# go test starts packages in import-path order, so test/e2e (minutes, most
 	# of them waiting on its node) would start last: it runs beside the rest.
-	export CONTROLLER_GEN=$(CONTROLLER_GEN) KUSTOMIZE=$(KUSTOMIZE); \
-	go test -count=1 -timeout $(GOTEST_TIMEOUT) ./test/e2e & e2e=$$!; \
-	rc=0; go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v '/test/e2e$$') || rc=$$?; \
-	wait $$e2e || rc=$$?; exit $$rc
+	# make -j rather than a shell's background job, which would ignore Ctrl-C.
+	$(MAKE) --no-print-directory -j2 test-e2e test-packages
+
+# -count=1: the end-to-end suite builds and runs the programs, which go test's cache cannot see.
+# test/e2e renders dist/install.yaml with $(KUSTOMIZE), as build-installer does.
+.PHONY: test-e2e
+test-e2e: $(KUSTOMIZE) envtest node-tools kinesis-local chromium ## Run the end-to-end suite alone (on the local node, as root).
+	KUSTOMIZE=$(KUSTOMIZE) go test -count=1 -timeout $(GOTEST_TIMEOUT) ./test/e2e
+
+.PHONY: test-packages
+test-packages: $(CONTROLLER_GEN) envtest kinesis-local chromium ## Run every test but the end-to-end suite.
+	CONTROLLER_GEN=$(CONTROLLER_GEN) go test -count=1 -timeout $(GOTEST_TIMEOUT) $$(go list ./... | grep -v '/test/e2e$$')
 
 ##@ Build
 

@@ -19,8 +19,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,6 +117,20 @@ func run(m *testing.M) int {
 			defer watchdog.Stop()
 		}
 	}
+	// Ctrl-C, or a SIGTERM, would otherwise end the process with the node's
+	// iptables rules, mounts and bridge left on the machine.
+	interrupted := make(chan os.Signal, 1)
+	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(interrupted)
+	go func() {
+		if s, ok := <-interrupted; ok {
+			fmt.Fprintf(os.Stderr, "e2e: %v: stopping the node\n", s)
+			if err := cluster.Stop(); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: stopping the node: %v\n", err)
+			}
+			os.Exit(2)
+		}
+	}()
 	if err := cluster.Node.ImportImage(ctx, filepath.Join(work, "fetch.tar")); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		cluster.Stop()
