@@ -85,6 +85,15 @@ func TestClientSuite(t *testing.T) {
 		}
 	}
 
+	// A fresh machine's module cache lacks the modules only the client's
+	// tests import (clientdeps.go names them; go test ./... fetches none of
+	// them): fetch them through the proxy now, so the build below can stay
+	// offline.
+	download := exec.Command(goBin, "mod", "download")
+	download.Dir, download.Env = modDir, append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+	if out, err := download.CombinedOutput(); err != nil {
+		t.Fatalf("go mod download in %s: %v\n%s", modDir, err, out)
+	}
 	env := suiteEnv(server, cert.CertFile)
 	got := map[string]*rocksetsuite.Result{}
 	start := time.Now()
