@@ -22,6 +22,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -106,26 +108,31 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: start the system on the node: %v\n", err)
 		return 1
 	}
+	// The watchdog, an interrupt and the end of the suite may each stop the
+	// node, even at once: it stops once, and the others wait for that.
+	stopNode := sync.OnceValue(cluster.Stop)
+	var interrupted atomic.Bool
 	// go test's -timeout panics without running deferred calls: stop the
 	// node a little before, so it never outlives the run.
 	if d := flag.Lookup("test.timeout"); d != nil {
 		if timeout, _ := time.ParseDuration(d.Value.String()); timeout > 2*time.Minute {
 			watchdog := time.AfterFunc(timeout-time.Minute, func() {
 				fmt.Fprintln(os.Stderr, "e2e: the test timeout is near: stopping the node")
-				cluster.Stop()
+				stopNode()
 			})
 			defer watchdog.Stop()
 		}
 	}
 	// Ctrl-C, or a SIGTERM, would otherwise end the process with the node's
 	// iptables rules, mounts and bridge left on the machine.
-	interrupted := make(chan os.Signal, 1)
-	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(interrupted)
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
 	go func() {
-		if s, ok := <-interrupted; ok {
+		if s, ok := <-signals; ok {
+			interrupted.Store(true)
 			fmt.Fprintf(os.Stderr, "e2e: %v: stopping the node\n", s)
-			if err := cluster.Stop(); err != nil {
+			if err := stopNode(); err != nil {
 				fmt.Fprintf(os.Stderr, "e2e: stopping the node: %v\n", err)
 			}
 			os.Exit(2)
@@ -133,13 +140,16 @@ func run(m *testing.M) int {
 	}()
 	if err := cluster.Node.ImportImage(ctx, filepath.Join(work, "fetch.tar")); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		cluster.Stop()
+		stopNode()
 		return 1
 	}
 	code := m.Run()
-	if err := cluster.Stop(); err != nil {
+	if err := stopNode(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: stopping the node after the suite: %v\n", err)
 		code = 1
+	}
+	if interrupted.Load() {
+		select {} // the signal handler exits
 	}
 	if err := startAgain(root, filepath.Join(state, "logs", "node-again")); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
