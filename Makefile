@@ -52,11 +52,12 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: test
-test: $(CONTROLLER_GEN) $(KUSTOMIZE) envtest node-tools kinesis-local chromium ## Run every test: unit, envtest, emulator, analytics, browser and end-to-end (on the local node).
+test: ## Run every test: unit, envtest, emulator, analytics, browser and end-to-end (on the local node).
 	go vet ./...
 	# go test starts packages in import-path order, so test/e2e (minutes, most
 	# of them waiting on its node) would start last: it runs beside the rest.
 	# make -j rather than a shell's background job, which would ignore Ctrl-C.
+	# The two targets' prerequisites install the tools, each once.
 	$(MAKE) --no-print-directory -j2 test-e2e test-packages
 
 # -count=1: the end-to-end suite builds and runs the programs, which go test's cache cannot see.
